@@ -1,0 +1,37 @@
+# The one way to do each thing; README.md and CI (.ci/run) call these targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Offline CDK: no telemetry, no notices, no EC2 metadata lookups, jsii quiet about Node 20.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_CLI_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: setup test test-fast demo synth deploy clean
+
+setup:  ## install everything: Python packages (incl. CPU torch) and the pinned CDK CLI
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	npm ci --no-audit --no-fund --silent
+
+test:  ## the whole suite: unit, infra, workflow and end-to-end (BBC News), ~10 minutes on 2 cores
+	$(BIN)/python -m pytest
+
+test-fast:  ## everything but the end-to-end runs
+	$(BIN)/python -m pytest -m "not e2e"
+
+demo:  ## label BBC News (2,225 articles) end to end on the local cloud, simulated workforce
+	$(BIN)/autolabel dataset bbc-news --to demo-data
+	$(BIN)/autolabel run demo-data/input.manifest --task-type text-classification \
+		--labels demo-data/labels.json --workforce simulated --answers demo-data/answers.manifest \
+		--output demo-output --job-name bbc-news
+
+synth:  ## synthesize the CloudFormation template (offline, no Docker) into cdk.out/
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN npx cdk synth --quiet
+
+deploy:  ## deploy to the AWS account of your credentials (needs Docker to build the model images)
+	npx cdk deploy
+
+clean:
+	rm -rf cdk.out demo-data demo-output .pytest_cache

@@ -1,0 +1,1 @@
+"""autolabel: the command line and the local cloud."""

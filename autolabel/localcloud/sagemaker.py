@@ -1,0 +1,271 @@
+"""SageMaker training and batch-transform jobs, run from the containers' own entry points.
+
+moto records the jobs; this module does what SageMaker does with them, with
+local processes instead of instances:
+  * training: channels are copied from S3 to <ml root>/input/data/<channel>/,
+    hyperparameters to input/config/, the image's `train` runs, model/ is
+    tarred to the job's S3ModelArtifacts; output/failure becomes FailureReason.
+  * batch transform: the model is unpacked to <ml root>/model, the image's
+    `serve` listens on SAGEMAKER_BIND_TO_PORT, input objects are split by line
+    and sent in mini-batches of at most MaxPayloadInMB to /invocations, and
+    the responses are written to <output path>/<input file name>.out.
+The image URI is mapped to the folder the image is built from (the staged
+Docker asset), and its entry points run with this Python.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+from moto.sagemaker.models import SageMakerModelBackend
+
+SERVE_START_TIMEOUT_SECONDS = 300
+INVOCATION_TIMEOUT_SECONDS = 3600
+
+
+class ContainerError(RuntimeError):
+    pass
+
+
+def _split_uri(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _die_with_parent() -> None:
+    """A container process must not outlive the run that started it (Linux: PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalSageMaker:
+    def __init__(self, images: dict[str, Path], workdir: Path, environment: dict[str, str]):
+        self.images = images  # image URI -> folder with Dockerfile, train, serve
+        self.workdir = workdir
+        self.environment = environment  # extra variables for every container process
+        self.s3 = boto3.client("s3")
+        self.failures: list[str] = []
+
+    # ------------------------------------------------------------ wiring ----
+    def install(self) -> None:
+        emulator = self
+        original_training = SageMakerModelBackend.create_training_job
+        original_transform = SageMakerModelBackend.create_transform_job
+
+        def create_training_job(backend, training_job_name, *args, **kwargs):
+            job = original_training(backend, training_job_name, *args, **kwargs)
+            job.training_job_status, job.secondary_status = "InProgress", "Starting"
+            emulator._start(job, "training_job_status", emulator.run_training)
+            return job
+
+        def create_transform_job(backend, transform_job_name, *args, **kwargs):
+            job = original_transform(backend, transform_job_name, *args, **kwargs)
+            job.transform_job_status = "InProgress"
+            model = backend.describe_model(job.model_name)
+            emulator._start(job, "transform_job_status", lambda j: emulator.run_transform(j, model.primary_container))
+            return job
+
+        SageMakerModelBackend.create_training_job = create_training_job
+        SageMakerModelBackend.create_transform_job = create_transform_job
+
+    def _start(self, job, status_attribute: str, run) -> None:
+        def work():
+            started = datetime.now(UTC)
+            try:
+                run(job)
+                status = "Completed"
+            except Exception as error:  # the job fails; the workflow's Catch takes over
+                job.failure_reason = str(error)
+                self.failures.append(str(error))
+                status = "Failed"
+            ended = datetime.now(UTC)
+            if hasattr(job, "training_start_time"):
+                job.training_start_time, job.training_end_time = started, ended
+                job.secondary_status = status
+            else:
+                job.transform_start_time, job.transform_end_time = started, ended
+            setattr(job, status_attribute, status)
+
+        threading.Thread(target=work, daemon=True, name=f"sagemaker-{status_attribute}").start()
+
+    # ----------------------------------------------------------- helpers ----
+    def _container(self, image: str) -> Path:
+        try:
+            return self.images[image]
+        except KeyError:
+            raise ContainerError(f"no local container for image {image}; known: {sorted(self.images)}") from None
+
+    def _ml_root(self, job_name: str) -> Path:
+        root = self.workdir / "sagemaker" / job_name
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        return root
+
+    def _process_env(self, ml_root: Path, **extra: str) -> dict[str, str]:
+        return {**os.environ, **self.environment, "AUTOLABEL_ML_ROOT": str(ml_root), **extra}
+
+    def _download_prefix(self, uri: str, target: Path) -> int:
+        bucket, prefix = _split_uri(uri)
+        count = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(prefix):].lstrip("/") or obj["Key"].rsplit("/", 1)[-1]
+                path = target / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.s3.download_file(bucket, obj["Key"], str(path))
+                count += 1
+        return count
+
+    # ----------------------------------------------------------- training ----
+    def run_training(self, job) -> None:
+        container = self._container(job.algorithm_specification["TrainingImage"])
+        root = self._ml_root(job.training_job_name)
+        config = root / "input" / "config"
+        config.mkdir(parents=True)
+        (config / "hyperparameters.json").write_text(json.dumps(job.hyper_parameters or {}))
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
+        channels = {}
+        for channel in job.input_data_config:
+            name = channel["ChannelName"]
+            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            if not self._download_prefix(uri, root / "input" / "data" / name):
+                raise ContainerError(f"channel {name!r} is empty: no object under {uri}")
+            channels[name] = {"ContentType": channel.get("ContentType", "")}
+        (config / "inputdataconfig.json").write_text(json.dumps(channels))
+        (root / "model").mkdir()
+        (root / "output").mkdir()
+        job.secondary_status = "Training"
+        log = self.workdir / "logs" / f"{job.training_job_name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as out:
+            code = subprocess.run(
+                [sys.executable, str(container / "train")], env=self._process_env(root),
+                stdout=out, stderr=subprocess.STDOUT, cwd=root, preexec_fn=_die_with_parent,
+            ).returncode
+        if code != 0:
+            failure = root / "output" / "failure"
+            reason = failure.read_text().strip() if failure.exists() else f"train exited with {code}; see {log}"
+            raise ContainerError(reason)
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            for path in sorted((root / "model").rglob("*")):
+                archive.add(path, arcname=str(path.relative_to(root / "model")))
+        bucket, key = _split_uri(job.model_artifacts["S3ModelArtifacts"])
+        self.s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+    # ---------------------------------------------------------- transform ----
+    def run_transform(self, job, primary_container: dict) -> None:
+        container = self._container(primary_container["Image"])
+        root = self._ml_root(job.transform_job_name)
+        model_dir = root / "model"
+        model_dir.mkdir()
+        bucket, key = _split_uri(primary_container["ModelDataUrl"])
+        with tarfile.open(fileobj=io.BytesIO(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as archive:
+            archive.extractall(model_dir, filter="data")
+        port = _free_port()
+        log = self.workdir / "logs" / f"{job.transform_job_name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("w") as out:
+            server = subprocess.Popen(
+                [sys.executable, str(container / "serve")],
+                env=self._process_env(root, SAGEMAKER_BIND_TO_PORT=str(port)),
+                stdout=out, stderr=subprocess.STDOUT, cwd=root, preexec_fn=_die_with_parent,
+            )
+            try:
+                self._wait_until_healthy(server, port, log)
+                self._transform_objects(job, port)
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+
+    def _wait_until_healthy(self, server: subprocess.Popen, port: int, log: Path) -> None:
+        deadline = time.monotonic() + SERVE_START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise ContainerError(f"serve exited with {server.returncode} before answering /ping; see {log}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise ContainerError(f"serve did not answer /ping within {SERVE_START_TIMEOUT_SECONDS} s; see {log}")
+
+    def _invoke(self, port: int, body: bytes, content_type: str, accept: str) -> bytes:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, method="POST",
+            headers={"Content-Type": content_type, "Accept": accept},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=INVOCATION_TIMEOUT_SECONDS) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            raise ContainerError(f"/invocations answered {error.code}: {error.read().decode(errors='replace')}") from None
+
+    def _transform_objects(self, job, port: int) -> None:
+        source = job.transform_input["DataSource"]["S3DataSource"]["S3Uri"]
+        content_type = job.transform_input.get("ContentType", "application/jsonlines")
+        accept = job.transform_output.get("Accept", content_type)
+        max_payload = int(job.max_payload_in_mb or 6) * 1024 * 1024
+        bucket, prefix = _split_uri(source)
+        out_bucket, out_prefix = _split_uri(job.transform_output["S3OutputPath"])
+        keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+                for o in page.get("Contents", [])]
+        if not keys:
+            raise ContainerError(f"no input object under {source}")
+        for key in keys:
+            with tempfile.TemporaryFile() as output:
+                batch: list[bytes] = []
+                size = 0
+
+                def flush():
+                    nonlocal batch, size
+                    if batch:
+                        answer = self._invoke(port, b"\n".join(batch) + b"\n", content_type, accept)
+                        lines = [line for line in answer.splitlines() if line.strip()]
+                        if len(lines) != len(batch):
+                            raise ContainerError(f"/invocations returned {len(lines)} lines for {len(batch)} records")
+                        output.write(b"\n".join(lines) + b"\n")
+                    batch, size = [], 0
+
+                for line in self.s3.get_object(Bucket=bucket, Key=key)["Body"].iter_lines():
+                    if not line.strip():
+                        continue
+                    if batch and size + len(line) + 1 > max_payload:
+                        flush()
+                    batch.append(line)
+                    size += len(line) + 1
+                flush()
+                output.seek(0)
+                target = out_prefix.rstrip("/") + "/" + key.rsplit("/", 1)[-1] + ".out"
+                self.s3.upload_fileobj(output, out_bucket, target)

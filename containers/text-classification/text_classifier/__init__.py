@@ -1,0 +1,1 @@
+"""Text classification on sentence embeddings, packaged for SageMaker training and batch transform."""

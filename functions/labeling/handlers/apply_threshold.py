@@ -1,0 +1,60 @@
+"""ApplyThreshold: accept the pool's machine labels at or above the threshold.
+
+What the model does not label stays in the pool, with its ambiguity (margin)
+for SelectAmbiguous.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from labeling.dal import s3
+from labeling.layout import JobLayout, s3_uri, split_s3_uri
+from labeling.logic.predictions import paired_with_predictions, prediction_key
+from labeling.logic.sampling import margin
+from labeling.models.state import JobState
+from labeling.observability import logger, metrics, tracer
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def handler(state: JobState, context: LambdaContext) -> dict:
+    step, k = state.sagemaker, state.iteration
+    layout = JobLayout(state.job.prefix)
+    bucket, pool_key = split_s3_uri(step.pool_data_uri)
+    threshold = state.threshold.value
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    pairs = paired_with_predictions(
+        s3.read_jsonl(bucket, pool_key),
+        s3.read_jsonl(bucket, prediction_key(step.pool_output_uri, pool_key)), what="pool",
+    )
+    with s3.JsonlWriter(bucket, layout.machine_labels(k)) as accepted, \
+            s3.JsonlWriter(bucket, layout.remaining(k)) as remaining:
+        for item, prediction in pairs:
+            if threshold is not None and prediction["confidence"] >= threshold:
+                accepted.write({"id": item["id"], "label": prediction["label"],
+                                "confidence": prediction["confidence"], "human": False, "createdAt": created})
+            else:
+                remaining.write({**item, "margin": margin(prediction["scores"])})
+    state.counts.machine_labeled += accepted.count
+    state.counts.pool = remaining.count
+    state.pool_uri = s3_uri(bucket, layout.remaining(k))
+    metrics.add_metric(name="MachineLabeled", unit=MetricUnit.Count, value=accepted.count)
+    s3.write_json(bucket, layout.iteration_summary(k), {
+        "iteration": k,
+        "humanBatch": state.batch.size if state.batch else 0,
+        "calibrationSampleSize": state.threshold.calibration_size,
+        "threshold": state.threshold.model_dump(by_alias=True),
+        "machineLabeled": accepted.count,
+        "leftUnlabeled": remaining.count,
+        "trainingSeconds": state.training.seconds if state.training else 0.0,
+        "transformSeconds": sum(run.seconds for run in (state.validation_transform, state.pool_transform) if run),
+    })
+    logger.info("machine labels accepted", extra={"iteration": k, "accepted": accepted.count, "left": remaining.count})
+    return state.dump()

@@ -1,0 +1,99 @@
+"""ConsolidateAnnotations: one label per item from the workers' answers; training sets.
+
+It also decides whether this iteration trains a model, and if so writes the
+training set (every human label so far, except this iteration's calibration
+sample) and the validation set (that calibration sample).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from labeling.dal import s3
+from labeling.layout import JobLayout, s3_uri, split_s3_uri
+from labeling.logic.batches import CALIBRATION
+from labeling.logic.consolidation import majority_vote
+from labeling.models.state import JobState, SageMakerStep
+from labeling.observability import logger, metrics, tracer
+from labeling.task_types import task_type
+
+
+class MissingAnswersError(RuntimeError):
+    pass
+
+
+def _answers(bucket: str, layout: JobLayout, k: int, item_id: int) -> list[int]:
+    prefix = layout.worker_response_prefix(k) + f"{item_id}/"
+    return [s3.read_json(bucket, key)["answer"]["labelIndex"] for key in s3.list_keys(bucket, prefix)]
+
+
+def consolidate(state: JobState) -> int:
+    bucket, layout, k = state.job.bucket, JobLayout(state.job.prefix), state.iteration
+    needed = state.job.settings.NumberOfHumanWorkersPerDataObject
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    _, batch_key = split_s3_uri(state.batch.uri)
+    with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer:
+        for item in s3.read_jsonl(bucket, batch_key):
+            answers = _answers(bucket, layout, k, item["id"])
+            if len(answers) < needed:
+                raise MissingAnswersError(
+                    f"item {item['id']} of iteration {k} has {len(answers)} of {needed} answers"
+                )
+            label, agreement = majority_vote(answers)
+            writer.write({**item, "label": label, "confidence": agreement, "human": True,
+                          "workers": len(answers), "createdAt": created})
+    return writer.count
+
+
+def sagemaker_step(state: JobState) -> SageMakerStep:
+    bucket, layout, k = state.job.bucket, JobLayout(state.job.prefix), state.iteration
+    base = f"{state.job.name}-{state.run_id}-{k}"
+    _, pool_key = split_s3_uri(state.pool_uri)
+    return SageMakerStep(
+        trainingJobName=f"{base}-train", modelName=f"{base}-model",
+        validationTransformJobName=f"{base}-val", poolTransformJobName=f"{base}-pool",
+        trainingDataUri=s3_uri(bucket, layout.training_data(k)),
+        modelOutputUri=s3_uri(bucket, layout.model_output()),
+        validationDataUri=s3_uri(bucket, layout.validation_data(k)),
+        validationOutputUri=s3_uri(bucket, layout.validation_predictions(k)),
+        poolDataUri=s3_uri(bucket, pool_key),
+        poolOutputUri=s3_uri(bucket, layout.pool_predictions(k)),
+        labelCount=str(len(state.job.label_names)),
+    )
+
+
+def write_training_sets(state: JobState) -> tuple[int, int]:
+    bucket, layout, k = state.job.bucket, JobLayout(state.job.prefix), state.iteration
+    source_key = task_type(state.job.settings.TaskType).source_key
+    with s3.JsonlWriter(bucket, layout.training_data(k)) as train, \
+            s3.JsonlWriter(bucket, layout.validation_data(k)) as validation:
+        for iteration in range(k + 1):
+            for record in s3.read_jsonl(bucket, layout.consolidated(iteration)):
+                example = {"id": record["id"], source_key: record[source_key], "label": record["label"]}
+                if iteration == k and record["role"] == CALIBRATION:
+                    validation.write(example)
+                else:
+                    train.write(example)
+    return train.count, validation.count
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def handler(state: JobState, context: LambdaContext) -> dict:
+    labeled = consolidate(state)
+    state.counts.human_labeled += labeled
+    state.counts.in_human_batch = 0
+    metrics.add_metric(name="HumanLabeled", unit=MetricUnit.Count, value=labeled)
+    state.train_model = bool(state.job.automated and state.counts.pool > 0 and state.batch.calibration_size > 0)
+    state.sagemaker = None
+    if state.train_model:
+        train, validation = write_training_sets(state)
+        state.sagemaker = sagemaker_step(state)
+        logger.info("training sets written", extra={"iteration": state.iteration, "train": train, "validation": validation})
+    return state.dump()

@@ -1,0 +1,37 @@
+"""SelectSample: the first human batch, a seeded random sample of the items.
+
+It is split into a training part and a calibration part; everything else
+becomes the pool of unlabeled items.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from labeling.dal import s3
+from labeling.dal.batch_files import write_batch_and_pool
+from labeling.layout import JobLayout
+from labeling.logic import batches
+from labeling.logic.manifest import work_items
+from labeling.models.state import JobState
+from labeling.observability import logger, tracer
+from labeling.task_types import task_type
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=JobState)
+def handler(state: JobState, context: LambdaContext) -> dict:
+    settings, bucket = state.job.settings, state.job.bucket
+    manifest = JobLayout(state.job.prefix).input_manifest
+    source_key = task_type(settings.TaskType).source_key
+
+    def items():
+        return work_items(s3.read_lines(bucket, manifest), source_key)
+
+    batch = batches.first_batch(
+        items, size=settings.MaxConcurrentTaskCount, calibration_size=settings.CalibrationSampleSize,
+        automated=state.job.automated, rng=batches.iteration_rng(settings.Seed, state.iteration),
+    )
+    return write_batch_and_pool(state, batch, items()).dump()

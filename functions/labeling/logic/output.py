@@ -1,0 +1,69 @@
+"""Ground Truth's output manifest and job counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from labeling.task_types import TaskType
+
+
+class MissingLabelError(RuntimeError):
+    pass
+
+
+def groundtruth_job_name(job_name: str) -> str:
+    return f"labeling-job/{job_name}"
+
+
+def classification_line(
+    record: dict[str, Any], label: dict[str, Any], *, attribute: str, label_names: list[str],
+    task: TaskType, job_name: str,
+) -> dict[str, Any]:
+    """An input line plus `<attribute>` and `<attribute>-metadata`, as Ground Truth writes them."""
+    out = dict(record)
+    out[attribute] = label["label"]
+    out[f"{attribute}-metadata"] = {
+        "class-name": label_names[label["label"]],
+        "confidence": round(float(label["confidence"]), 4),
+        "type": task.groundtruth_type,
+        "job-name": groundtruth_job_name(job_name),
+        "human-annotated": "yes" if label["human"] else "no",
+        "creation-date": label["createdAt"],
+    }
+    return out
+
+
+@dataclass
+class Counters:
+    """Job counters as Ground Truth names them (DescribeLabelingJob's LabelCounters)."""
+
+    TotalLabeled: int = 0
+    HumanLabeled: int = 0
+    MachineLabeled: int = 0
+    FailedNonRetryableError: int = 0
+    Unlabeled: int = 0
+
+
+def output_lines(
+    records: Iterable[dict[str, Any]], labels: Iterator[dict[str, Any]], counters: Counters, **fmt: Any
+) -> Iterator[dict[str, Any]]:
+    """Join the input manifest with id-ordered labels, counting as it goes.
+
+    Every input line comes out exactly once; an item without a label is an
+    error, since the loop runs until every item is labeled.
+    """
+    pending = next(labels, None)
+    for item_id, record in enumerate(records):
+        if pending is None or pending["id"] != item_id:
+            raise MissingLabelError(f"item {item_id} (item number {item_id + 1}, blank lines not counted) has no label")
+        label, pending = pending, next(labels, None)
+        counters.TotalLabeled += 1
+        if label["human"]:
+            counters.HumanLabeled += 1
+        else:
+            counters.MachineLabeled += 1
+        yield classification_line(record, label, **fmt)
+    if pending is not None:
+        raise MissingLabelError(f"label for item {pending['id']} matches no input line")

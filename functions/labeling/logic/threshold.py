@@ -1,0 +1,141 @@
+"""The confidence threshold above which machine labels are accepted.
+
+Method (documented in README.md, "The accuracy promise"):
+  * The calibration set is a uniform random sample of the items the threshold
+    will be applied to, labeled by humans and held out of the model's training.
+  * For a threshold t, the items of the calibration set with confidence >= t
+    are a random sample of the pool items the model would accept at t, so the
+    number of correct ones is binomial. Its exact (Clopper-Pearson) one-sided
+    lower confidence bound must reach the target accuracy.
+  * Thresholds are tested in a fixed order, from high to low on a fixed grid,
+    and the search stops at the first failure (fixed-sequence testing), so the
+    chance that the chosen threshold's true accuracy is below target stays at
+    most 1 - confidence level although many thresholds are looked at.
+  * Grid points with fewer calibration items than could ever pass the bound are
+    not tested; that count depends on the confidences only, not on the labels.
+No threshold passing means the model labels nothing this iteration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+GRID = tuple(round(1.0 - step * 0.005, 3) for step in range(1, 200))  # 0.995 .. 0.005
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny, eps = 1e-300, 3e-16
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < eps:
+            break
+    return h
+
+
+def regularized_incomplete_beta(a: float, b: float, x: float) -> float:
+    """I_x(a, b), the CDF of Beta(a, b) at x."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def clopper_pearson_lower(successes: int, trials: int, alpha: float) -> float:
+    """Exact one-sided lower confidence bound, level 1 - alpha, for a binomial proportion."""
+    if trials <= 0 or successes <= 0:
+        return 0.0
+    if successes == trials:
+        return alpha ** (1.0 / trials)
+    a, b = successes, trials - successes + 1
+    low, high = 0.0, 1.0
+    for _ in range(100):  # bisection: Beta(a, b).ppf(alpha)
+        mid = (low + high) / 2
+        if regularized_incomplete_beta(a, b, mid) < alpha:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def min_trials_to_pass(target: float, alpha: float) -> int:
+    """Fewest items, all correct, whose lower bound can reach the target."""
+    return math.ceil(math.log(alpha) / math.log(target))
+
+
+@dataclass
+class ThresholdStep:
+    threshold: float
+    accepted: int
+    correct: int
+    lower_bound: float
+
+
+@dataclass
+class ThresholdDecision:
+    threshold: float | None
+    target_accuracy: float
+    confidence_level: float
+    calibration_size: int
+    accepted: int = 0
+    correct: int = 0
+    lower_bound: float = 0.0
+    steps: list[ThresholdStep] = field(default_factory=list)
+
+    @property
+    def estimated_accuracy(self) -> float | None:
+        return self.correct / self.accepted if self.accepted else None
+
+    def as_dict(self) -> dict:
+        result = asdict(self)
+        result["estimated_accuracy"] = self.estimated_accuracy
+        return result
+
+
+def choose_threshold(
+    calibration: Iterable[tuple[float, bool]], target_accuracy: float, confidence_level: float
+) -> ThresholdDecision:
+    """Lowest grid threshold whose accepted calibration items pass the bound (see module doc)."""
+    scored = sorted(calibration, key=lambda pair: -pair[0])
+    alpha = 1.0 - confidence_level
+    needed = min_trials_to_pass(target_accuracy, alpha)
+    decision = ThresholdDecision(None, target_accuracy, confidence_level, len(scored))
+    accepted = correct = 0
+    for threshold in GRID:
+        while accepted < len(scored) and scored[accepted][0] >= threshold:
+            correct += bool(scored[accepted][1])
+            accepted += 1
+        if accepted < needed:
+            continue
+        bound = clopper_pearson_lower(correct, accepted, alpha)
+        decision.steps.append(ThresholdStep(threshold, accepted, correct, bound))
+        if bound < target_accuracy:
+            break
+        decision.threshold, decision.accepted, decision.correct = threshold, accepted, correct
+        decision.lower_bound = bound
+    return decision

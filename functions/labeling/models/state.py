@@ -1,0 +1,97 @@
+"""The state that travels through the Step Functions execution.
+
+It carries S3 URIs and counts only: Step Functions caps a state at 256 KB, so
+item lists live in S3 (ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from labeling.models.job import JobConfig
+
+
+class _Model(BaseModel):
+    # Unknown keys (e.g. SageMaker results added by ResultPath) are kept so a
+    # handler can hand the state on unchanged.
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Job(_Model):
+    name: str
+    bucket: str
+    prefix: str  # jobs/<job>/
+    output_prefix: str = Field(alias="outputPrefix")  # jobs/<job>/output/
+    automated: bool
+    label_names: list[str] = Field(alias="labelNames")
+    settings: JobConfig
+
+
+class Counts(_Model):
+    total: int
+    human_labeled: int = Field(0, alias="humanLabeled")
+    machine_labeled: int = Field(0, alias="machineLabeled")
+    # Not labeled and not in the current human batch.
+    pool: int = 0
+    in_human_batch: int = Field(0, alias="inHumanBatch")
+
+
+class HumanBatch(_Model):
+    uri: str
+    size: int
+    calibration_size: int = Field(alias="calibrationSize")
+
+
+class SageMakerStep(_Model):
+    """Names and locations of this iteration's SageMaker jobs, made by the workflow's Lambdas."""
+
+    training_job_name: str = Field(alias="trainingJobName")
+    model_name: str = Field(alias="modelName")
+    validation_transform_job_name: str = Field(alias="validationTransformJobName")
+    pool_transform_job_name: str = Field(alias="poolTransformJobName")
+    training_data_uri: str = Field(alias="trainingDataUri")
+    model_output_uri: str = Field(alias="modelOutputUri")
+    validation_data_uri: str = Field(alias="validationDataUri")
+    validation_output_uri: str = Field(alias="validationOutputUri")
+    pool_data_uri: str = Field(alias="poolDataUri")
+    pool_output_uri: str = Field(alias="poolOutputUri")
+    label_count: str = Field(alias="labelCount")  # SageMaker hyperparameters are strings
+
+
+class SageMakerRun(_Model):
+    """What the workflow keeps of a finished SageMaker job (epoch milliseconds)."""
+
+    start_time: float = Field(alias="startTime")
+    end_time: float = Field(alias="endTime")
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, (self.end_time - self.start_time) / 1000.0)
+
+
+class Threshold(_Model):
+    value: float | None
+    calibration_size: int = Field(alias="calibrationSize")
+    calibration_accepted: int = Field(alias="calibrationAccepted")
+    estimated_accuracy: float | None = Field(alias="estimatedAccuracy")
+    lower_bound: float = Field(alias="lowerBound")
+
+
+class JobState(_Model):
+    job: Job
+    run_id: str = Field(alias="runId")
+    iteration: int = 0
+    counts: Counts
+    batch: HumanBatch | None = None
+    pool_uri: str | None = Field(None, alias="poolUri")
+    # True when this iteration trains a model and applies it to the pool.
+    train_model: bool = Field(False, alias="trainModel")
+    sagemaker: SageMakerStep | None = None
+    # Set by the SageMaker states' ResultSelector.
+    training: SageMakerRun | None = None
+    validation_transform: SageMakerRun | None = Field(None, alias="validationTransform")
+    pool_transform: SageMakerRun | None = Field(None, alias="poolTransform")
+    threshold: Threshold | None = None
+
+    def dump(self) -> dict:
+        return self.model_dump(by_alias=True, mode="json")

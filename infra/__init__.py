@@ -1,0 +1,1 @@
+"""The autolabel CDK app: one stack composed of small constructs, no business logic."""

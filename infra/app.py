@@ -1,0 +1,32 @@
+"""CDK entry point: `cdk synth` / `cdk deploy` run this module (see cdk.json)."""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+
+from infra.nag import add_nag_checks
+from infra.stack import AutolabelStack
+
+STACK_NAME = "Autolabel"
+
+
+def build_app(outdir: str | None = None) -> tuple[cdk.App, AutolabelStack]:
+    app = cdk.App(outdir=outdir) if outdir else cdk.App()
+    env = cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
+        region=os.environ.get("CDK_DEFAULT_REGION", "us-east-1"),
+    )
+    stack = AutolabelStack(app, STACK_NAME, env=env, description="autolabel: automated data labeling")
+    add_nag_checks(app, stack)
+    return app, stack
+
+
+def main() -> None:
+    app, _ = build_app()
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

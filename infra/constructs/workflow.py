@@ -1,0 +1,167 @@
+"""The labeling loop as a Step Functions state machine; reads like ARCHITECTURE.md's diagram.
+
+ValidateJob -> SelectSample -> HumanLabeling -> ConsolidateAnnotations -> TrainModel?
+  -> TaskType -> Train -> CreateModel -> TransformValidation -> TransformPool   (per task type)
+  -> ComputeThreshold -> ApplyThreshold -> SelectAmbiguous -> MoreToLabel? -> HumanLabeling | WriteOutput
+Every task's Catch -> RecordFailure -> JobFailed.
+
+The pool is transformed before the threshold is computed (not after, as in the
+diagram) so that each task type needs one branch of SageMaker steps.
+"""
+
+from aws_cdk import Duration, Size
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from labeling.task_types import TASK_TYPES
+
+# The longest a human batch may take before the job fails (it can be resumed).
+HUMAN_BATCH_TIMEOUT = Duration.days(14)
+JOB_TIMEOUT = Duration.days(90)
+
+
+def _instance(name: str) -> ec2.InstanceType:
+    return ec2.InstanceType(name.removeprefix("ml."))  # the CDK adds the "ml." prefix
+
+
+def _run_times(start: str, end: str) -> dict:
+    return {"startTime": sfn.JsonPath.number_at(start), "endTime": sfn.JsonPath.number_at(end)}
+
+
+class LabelingWorkflow(Construct):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, functions: dict[str, lambda_.IFunction],
+        images: dict[str, tasks.DockerImage], sagemaker_role: iam.IRole,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._sagemaker_role = sagemaker_role
+        failure = self._lambda("RecordFailure", functions["record_failure"]).next(
+            sfn.Fail(self, "JobFailed", error="LabelingJobFailed", cause="see failure.json in the job's output folder")
+        )
+        self._catch_to = failure
+
+        validate = self._lambda("ValidateJob", functions["validate_job"])
+        select_sample = self._lambda("SelectSample", functions["select_sample"])
+        human_labeling = self._catching(tasks.LambdaInvoke(
+            self, "HumanLabeling", lambda_function=functions["publish_human_tasks"],
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object({
+                "state": sfn.JsonPath.object_at("$"), "taskToken": sfn.JsonPath.task_token,
+            }),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(HUMAN_BATCH_TIMEOUT),
+        ))
+        consolidate = self._lambda("ConsolidateAnnotations", functions["consolidate_annotations"])
+        compute_threshold = self._lambda("ComputeThreshold", functions["compute_threshold"])
+        apply_threshold = self._lambda("ApplyThreshold", functions["apply_threshold"])
+        select_ambiguous = self._lambda("SelectAmbiguous", functions["select_ambiguous"])
+        write_output = self._lambda("WriteOutput", functions["write_output"])
+
+        task_type = sfn.Choice(self, "TaskType")
+        for name, image in images.items():
+            task_type.when(
+                sfn.Condition.string_equals("$.job.settings.TaskType", name),
+                self._sagemaker_branch(name, image).next(compute_threshold),
+            )
+        task_type.otherwise(sfn.Fail(
+            self, "TaskTypeNotDeployed", error="TaskTypeNotDeployed",
+            cause="this deployment has no model container for the job's task type",
+        ))
+
+        more_to_label = sfn.Choice(self, "MoreToLabel?")
+        more_to_label.when(sfn.Condition.number_greater_than("$.counts.inHumanBatch", 0), human_labeling)
+        more_to_label.otherwise(write_output.next(sfn.Succeed(self, "JobComplete")))
+
+        train_model = sfn.Choice(self, "TrainModel?")
+        train_model.when(sfn.Condition.boolean_equals("$.trainModel", True), task_type)
+        train_model.otherwise(select_ambiguous)
+
+        compute_threshold.next(apply_threshold).next(select_ambiguous).next(more_to_label)
+        definition = validate.next(select_sample).next(human_labeling).next(consolidate).next(train_model)
+
+        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
+        self.state_machine = sfn.StateMachine(
+            self, "LabelingJob",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=JOB_TIMEOUT,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
+        )
+
+    def _catching(self, task: sfn.TaskStateBase) -> sfn.TaskStateBase:
+        task.add_catch(self._catch_to, errors=["States.ALL"], result_path="$.error")
+        return task
+
+    def _lambda(self, state_name: str, fn: lambda_.IFunction) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self, state_name, lambda_function=fn, payload_response_only=True, retry_on_service_exceptions=True,
+        )
+        if state_name != "RecordFailure":
+            self._catching(task)
+        return task
+
+    def _sagemaker_branch(self, name: str, image: tasks.DockerImage) -> sfn.IChainable:
+        table, role = TASK_TYPES[name], self._sagemaker_role
+        train = self._catching(tasks.SageMakerCreateTrainingJob(
+            self, f"Train-{name}",
+            training_job_name=sfn.JsonPath.string_at("$.sagemaker.trainingJobName"),
+            algorithm_specification=tasks.AlgorithmSpecification(
+                training_image=image, training_input_mode=tasks.InputMode.FILE),
+            hyperparameters={"label_count": sfn.JsonPath.string_at("$.sagemaker.labelCount")},
+            input_data_config=[tasks.Channel(
+                channel_name="train", content_type="application/jsonlines",
+                data_source=tasks.DataSource(s3_data_source=tasks.S3DataSource(
+                    s3_location=tasks.S3Location.from_json_expression("$.sagemaker.trainingDataUri"),
+                    s3_data_type=tasks.S3DataType.S3_PREFIX)),
+            )],
+            output_data_config=tasks.OutputDataConfig(
+                s3_output_location=tasks.S3Location.from_json_expression("$.sagemaker.modelOutputUri")),
+            resource_config=tasks.ResourceConfig(
+                instance_count=1, instance_type=_instance(table.training_instance),
+                volume_size=Size.gibibytes(30)),
+            stopping_condition=tasks.StoppingCondition(max_runtime=Duration.hours(8)),
+            role=role,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_selector={
+                **_run_times("$.TrainingStartTime", "$.TrainingEndTime"),
+                "modelArtifacts": sfn.JsonPath.string_at("$.ModelArtifacts.S3ModelArtifacts"),
+            },
+            result_path="$.training",
+        ))
+        create_model = self._catching(tasks.SageMakerCreateModel(
+            self, f"CreateModel-{name}",
+            model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),
+            primary_container=tasks.ContainerDefinition(
+                image=image, model_s3_location=tasks.S3Location.from_json_expression("$.training.modelArtifacts")),
+            role=role,
+            result_path=sfn.JsonPath.DISCARD,
+        ))
+        chain = train.next(create_model)
+        for part, step in (("Validation", "validation"), ("Pool", "pool")):
+            chain = chain.next(self._catching(tasks.SageMakerCreateTransformJob(
+                self, f"Transform{part}-{name}",
+                transform_job_name=sfn.JsonPath.string_at(f"$.sagemaker.{step}TransformJobName"),
+                model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),
+                transform_input=tasks.TransformInput(
+                    transform_data_source=tasks.TransformDataSource(s3_data_source=tasks.TransformS3DataSource(
+                        s3_uri=sfn.JsonPath.string_at(f"$.sagemaker.{step}DataUri"),
+                        s3_data_type=tasks.S3DataType.S3_PREFIX)),
+                    content_type="application/jsonlines", split_type=tasks.SplitType.LINE),
+                transform_output=tasks.TransformOutput(
+                    s3_output_path=sfn.JsonPath.string_at(f"$.sagemaker.{step}OutputUri"),
+                    accept="application/jsonlines", assemble_with=tasks.AssembleWith.LINE),
+                transform_resources=tasks.TransformResources(
+                    instance_count=1, instance_type=_instance(table.inference_instance)),
+                batch_strategy=tasks.BatchStrategy.MULTI_RECORD,
+                max_payload=Size.mebibytes(6),
+                role=role,
+                integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+                result_selector=_run_times("$.TransformStartTime", "$.TransformEndTime"),
+                result_path=f"$.{step}Transform",
+            )))
+        return chain

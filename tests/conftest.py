@@ -1,0 +1,36 @@
+"""Shared fixtures: the synthesized app (once per session) and packaged data sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autolabel.datasets import write_bbc_news
+from autolabel.localcloud.asl import state_machine_definition
+from autolabel.localcloud.cloud import SynthesizedApp, synthesize
+
+
+@pytest.fixture(scope="session")
+def synthesized_app(tmp_path_factory) -> SynthesizedApp:
+    return synthesize(tmp_path_factory.mktemp("cdk") / "cdk.out")
+
+
+@pytest.fixture(scope="session")
+def template(synthesized_app) -> dict:
+    return synthesized_app.template
+
+
+@pytest.fixture(scope="session")
+def asl(template) -> dict:
+    return state_machine_definition(template)[1]
+
+
+@pytest.fixture(scope="session")
+def bbc_news(tmp_path_factory) -> dict[str, Path]:
+    return write_bbc_news(tmp_path_factory.mktemp("bbc-news"))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

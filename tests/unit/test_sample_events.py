@@ -1,0 +1,31 @@
+"""The sample events in events/ stay valid inputs of the functions they are for."""
+
+import json
+from pathlib import Path
+
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+
+from labeling.handlers.human_task_api import ListTasksRequest, SubmitAnswerRequest
+from labeling.handlers.start_job import job_name_from_key
+from labeling.models.job import JobConfig, LabelCategories
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def _load(name):
+    return json.loads((EVENTS / name).read_text())
+
+
+def test_upload_event_names_a_job_manifest():
+    event = S3EventNotificationEventBridgeModel.model_validate(_load("manifest-uploaded.json"))
+    assert job_name_from_key(event.detail.object.key) == "bbc-news"
+
+
+def test_job_and_labels_examples_parse():
+    assert JobConfig.model_validate(_load("job.json")).TaskType == "text-classification"
+    assert LabelCategories.model_validate(_load("labels.json")).names[3] == "sports"
+
+
+def test_task_api_examples_parse():
+    assert ListTasksRequest.model_validate(_load("list-tasks.json")).limit == 10
+    assert SubmitAnswerRequest.model_validate(_load("submit-answer.json")).label == "sports"

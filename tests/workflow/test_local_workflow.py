@@ -1,0 +1,122 @@
+"""The synthesized state machine, executed on the local engine with the real handlers."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+
+from autolabel.localcloud.cloud import LocalCloud
+from autolabel.runner import RunError, RunRequest, run
+from labeling.layout import JobLayout
+from tests.conftest import read_jsonl
+
+
+@pytest.fixture
+def small_job(bbc_news, tmp_path):
+    manifest = tmp_path / "small.manifest"
+    lines = bbc_news["manifest"].read_text(encoding="utf-8").splitlines()[:60]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _request(small_job, bbc_news, tmp_path, **settings) -> RunRequest:
+    return RunRequest(
+        manifest=small_job, task_type="text-classification", labels=bbc_news["labels"],
+        answers=bbc_news["answers"], output=tmp_path / "out", workdir=tmp_path / "work", job_name="small",
+        settings={"MaxConcurrentTaskCount": 25, "CalibrationSampleSize": 10, **settings},
+    )
+
+
+def test_a_small_job_is_labeled_by_humans_only_in_batches(small_job, bbc_news, tmp_path, synthesized_app):
+    report = run(_request(small_job, bbc_news, tmp_path), app=synthesized_app)
+    out = read_jsonl(tmp_path / "out" / "manifests" / "output" / "output.manifest")
+    inputs = read_jsonl(small_job)
+    assert [line["article-id"] for line in out] == [line["article-id"] for line in inputs]
+    assert all(line["label-metadata"]["human-annotated"] == "yes" for line in out)
+    gold = {line["article-id"]: line["category"] for line in read_jsonl(bbc_news["answers"])}
+    assert all(line["label"] == gold[line["article-id"]] for line in out)
+    assert report["automatedLabeling"] is False
+    assert report["counters"] == {"TotalLabeled": 60, "HumanLabeled": 60, "MachineLabeled": 0,
+                                  "FailedNonRetryableError": 0, "Unlabeled": 0}
+    # 60 items in batches of at most 25, every answer kept where Ground Truth keeps them
+    responses = list((tmp_path / "out" / "annotations" / "worker-response").rglob("*.json"))
+    assert len(responses) == 60
+    assert sorted(p.name for p in (tmp_path / "out" / "annotations" / "consolidated-annotation").iterdir()) == [
+        "iteration-0.jsonl", "iteration-1.jsonl", "iteration-2.jsonl"]
+
+
+def test_an_invalid_manifest_fails_through_record_failure_naming_the_line(bbc_news, tmp_path, synthesized_app):
+    manifest = tmp_path / "broken.manifest"
+    manifest.write_text('{"source": "fine"}\n{"source": \n{"source-ref": "s3://b/x.txt"}\n', encoding="utf-8")
+    answers = tmp_path / "answers.manifest"
+    known = [{"source": "fine"}, {"source-ref": "s3://b/x.txt"}]
+    answers.write_text("".join(
+        json.dumps({**item, "category": 0, "category-metadata": {"class-name": "business"}}) + "\n" for item in known))
+    request = RunRequest(manifest=manifest, task_type="text-classification", labels=bbc_news["labels"],
+                         answers=answers, output=tmp_path / "out", workdir=tmp_path / "work", job_name="broken")
+    with pytest.raises(RunError) as failed:
+        run(request, app=synthesized_app)
+    failure = json.loads((tmp_path / "out" / "failure.json").read_text())
+    assert failure["status"] == "Failed" and failure["error"] == "ManifestError"
+    assert "line 2: is not valid JSON" in failure["cause"]
+    assert "line 3: has no 'source' key (it has 'source-ref'" in failure["cause"]
+    assert "ManifestError" in str(failed.value)
+
+
+def _upload_job(cloud: LocalCloud, job: str, manifest_lines: list[str], labels: bytes, **config) -> JobLayout:
+    s3 = boto3.client("s3")
+    layout = JobLayout(f"jobs/{job}")
+    s3.put_object(Bucket=cloud.bucket, Key=layout.job_config,
+                  Body=json.dumps({"TaskType": "text-classification", **config}).encode())
+    s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=labels)
+    s3.put_object(Bucket=cloud.bucket, Key=layout.input_manifest, Body="\n".join(manifest_lines).encode())
+    return layout
+
+
+def _wait_for(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def _call(function: str, payload: dict) -> dict:
+    response = boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+    return {"error": response.get("FunctionError"), **json.loads(response["Payload"].read())}
+
+
+def test_uploads_start_one_execution_per_job_and_answers_are_stored_as_they_arrive(
+        bbc_news, tmp_path, synthesized_app):
+    lines = bbc_news["manifest"].read_text(encoding="utf-8").splitlines()[:20]
+    labels = bbc_news["labels"].read_bytes()
+    with LocalCloud(synthesized_app, tmp_path) as cloud:
+        layout = _upload_job(cloud, "twice", lines, labels, MaxConcurrentTaskCount=12, CalibrationSampleSize=10)
+        boto3.client("s3").put_object(Bucket=cloud.bucket, Key=layout.input_manifest, Body="\n".join(lines).encode())
+        sfn = boto3.client("stepfunctions")
+        list_tasks, submit = cloud.function("ListTasksFunction"), cloud.function("SubmitAnswerFunction")
+        tasks = _wait_for(lambda: _call(list_tasks, {"job": "twice", "workerId": "w1", "limit": 100})["tasks"])
+        assert len(tasks) == 12 and all("source" in t and t["labels"][0] == "business" for t in tasks)
+        executions = sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]
+        assert [e["name"] for e in executions] == ["twice"]
+
+        first = tasks[0]
+        assert _call(submit, {"job": "twice", "taskId": first["taskId"], "workerId": "w1", "label": "tech"})["accepted"]
+        item = int(first["taskId"].split("#")[1])
+        stored = json.loads(boto3.client("s3").get_object(
+            Bucket=cloud.bucket, Key=layout.worker_response(0, item, "w1"))["Body"].read())
+        assert stored["answer"] == {"label": "tech", "labelIndex": 4}
+
+        again = _call(submit, {"job": "twice", "taskId": first["taskId"], "workerId": "w2", "label": "sports"})
+        assert again["errorType"] == "TaskNotOpenError"
+        unknown = _call(submit, {"job": "twice", "taskId": tasks[1]["taskId"], "workerId": "w1", "label": "cats"})
+        assert unknown["errorType"] == "UnknownLabelError" and "cats" in unknown["errorMessage"]
+        remaining = _call(list_tasks, {"job": "twice", "workerId": "w1", "limit": 100})["tasks"]
+        assert len(remaining) == 11
+        status = sfn.describe_execution(executionArn=executions[0]["executionArn"])["status"]
+        assert status == "RUNNING"  # HumanLabeling waits until the batch is complete
