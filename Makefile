@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup test test-fast demo synth deploy clean
+.PHONY: setup lint test test-fast demo synth deploy clean
 
 setup:  ## install everything: Python packages (incl. CPU torch) and the pinned CDK CLI
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ setup:  ## install everything: Python packages (incl. CPU torch) and the pinned 
 	$(BIN)/pip install --quiet -e ".[test]"
 	npm ci --no-audit --no-fund --silent
 
-test:  ## the whole suite: unit, infra, workflow and end-to-end (BBC News), ~10 minutes on 2 cores
+lint:
+	$(BIN)/ruff check .
+
+test: lint  ## the whole suite: unit, infra, workflow and end-to-end (BBC News), ~10 minutes on 2 cores
 	$(BIN)/python -m pytest
 
 test-fast:  ## everything but the end-to-end runs

@@ -17,12 +17,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run_cmd = commands.add_parser("run", help="run a labeling job on the local cloud")
     run_cmd.add_argument("manifest", type=Path, help="input manifest (JSON Lines, Ground Truth's format)")
-    run_cmd.add_argument("--task-type", required=True, help="text-classification, image-classification, object-detection")
+    run_cmd.add_argument("--task-type", required=True,
+                         help="text-classification, image-classification, object-detection")
     run_cmd.add_argument("--labels", required=True, type=Path, help="label categories (labels.json)")
     run_cmd.add_argument("--output", required=True, type=Path, help="folder for the job's output prefix")
     run_cmd.add_argument("--workforce", default="simulated", choices=["simulated"],
                          help="who answers human tasks (the web workforce comes with the workers' web app)")
-    run_cmd.add_argument("--answers", type=Path, help="the simulated workforce's answers (Ground Truth output manifest)")
+    run_cmd.add_argument("--answers", type=Path,
+                         help="the simulated workforce's answers (a Ground Truth output manifest)")
     run_cmd.add_argument("--target-accuracy", type=float, default=0.95)
     run_cmd.add_argument("--job-name")
     run_cmd.add_argument("--seed", type=int, default=0)

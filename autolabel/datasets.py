@@ -40,9 +40,12 @@ def write_bbc_news(target: Path) -> dict[str, Path]:
     target.mkdir(parents=True, exist_ok=True)
     articles = list(bbc_news())
     topics = sorted({topic for _, _, topic in articles})
-    paths = {"manifest": target / "input.manifest", "labels": target / "labels.json", "answers": target / "answers.manifest"}
-    paths["labels"].write_text(json.dumps({"document-version": "2018-11-28", "labels": [{"label": t} for t in topics]}, indent=1))
-    with paths["manifest"].open("w", encoding="utf-8") as manifest, paths["answers"].open("w", encoding="utf-8") as answers:
+    paths = {name: target / file for name, file in
+             (("manifest", "input.manifest"), ("labels", "labels.json"), ("answers", "answers.manifest"))}
+    categories = {"document-version": "2018-11-28", "labels": [{"label": t} for t in topics]}
+    paths["labels"].write_text(json.dumps(categories, indent=1))
+    with paths["manifest"].open("w", encoding="utf-8") as manifest, \
+            paths["answers"].open("w", encoding="utf-8") as answers:
         for article_id, text, topic in articles:
             item = {"source": text, "article-id": article_id}
             manifest.write(json.dumps(item, ensure_ascii=False) + "\n")

@@ -80,12 +80,23 @@ def _print_progress(out: TextIO, state: str, output: dict[str, Any]) -> None:
     print(line, file=out, flush=True)
 
 
+def _history(sfn, execution_arn: str) -> list[dict]:
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
+                                         **({"nextToken": token} if token else {}))
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
 def _wait(cloud: LocalCloud, execution_arn: str, workforce: SimulatedWorkforce | None, out: TextIO) -> dict:
     sfn = boto3.client("stepfunctions")
     seen = 0
     while True:
         described = sfn.describe_execution(executionArn=execution_arn)
-        events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        events = _history(sfn, execution_arn)
         for event in events[seen:]:
             details = event.get("stateExitedEventDetails")
             if details and details["name"] in PROGRESS_STATES:
@@ -119,8 +130,9 @@ def _download(bucket: str, prefix: str, target: Path) -> None:
             s3.download_file(bucket, obj["Key"], str(path))
 
 
-def run(request: RunRequest, out: TextIO = sys.stdout, app: SynthesizedApp | None = None) -> dict[str, Any]:
+def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | None = None) -> dict[str, Any]:
     """Run the job; returns report.json. Raises RunError when it cannot start or fails."""
+    out = out or sys.stdout
     if request.workforce != "simulated":
         raise RunError(f"workforce {request.workforce!r} is not available yet; use --workforce simulated")
     for what, path in (("manifest", request.manifest), ("labels", request.labels), ("answers", request.answers)):

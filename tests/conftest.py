@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from autolabel.datasets import write_bbc_news
-from autolabel.localcloud.asl import state_machine_definition
-from autolabel.localcloud.cloud import SynthesizedApp, synthesize
+# Before aws_cdk starts its jsii runtime: Node 20 is fine offline, its banner is noise.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from autolabel.datasets import write_bbc_news  # noqa: E402
+from autolabel.localcloud.asl import state_machine_definition  # noqa: E402
+from autolabel.localcloud.cloud import SynthesizedApp, synthesize  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -175,7 +175,8 @@ class LocalCloud:
         for logical_id, props in self._resources("AWS::Events::Rule"):
             events.put_rule(Name=logical_id, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED")
             queue_url = sqs.create_queue(QueueName=f"local-delivery-{logical_id}")["QueueUrl"]
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+            queue_arn = attributes["QueueArn"]
             events.put_targets(Rule=logical_id, Targets=[{"Id": "delivery", "Arn": queue_arn}])
             functions = [t["Arn"].split(":function:")[-1] for t in props.get("Targets", []) if ":function:" in t["Arn"]]
             self._deliveries.append((queue_url, functions))

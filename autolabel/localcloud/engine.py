@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+import os
 import sys
 import threading
 import time
@@ -97,10 +99,21 @@ class FunctionLogs:
     def install(self) -> None:
         sys.stdout = _RoutedStream(self, self._streams["stdout"])
         sys.stderr = _RoutedStream(self, self._streams["stderr"])
+        self._point_loggers_at(sys.stdout)
 
     def uninstall(self) -> None:
         sys.stdout, sys.stderr = self._streams["stdout"], self._streams["stderr"]
+        self._point_loggers_at(sys.stdout)
         self._file.close()
+
+    @staticmethod
+    def _point_loggers_at(stream) -> None:
+        # Powertools' Logger keeps the stream it found when first created, which
+        # may be an earlier run's; point it at the current one.
+        service = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
+        for handler in service.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(stream)
 
 
 class _RoutedStream:

@@ -230,7 +230,8 @@ class LocalSageMaker:
             with urllib.request.urlopen(request, timeout=INVOCATION_TIMEOUT_SECONDS) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
-            raise ContainerError(f"/invocations answered {error.code}: {error.read().decode(errors='replace')}") from None
+            detail = error.read().decode(errors="replace")
+            raise ContainerError(f"/invocations answered {error.code}: {detail}") from None
 
     def _transform_objects(self, job, port: int) -> None:
         source = job.transform_input["DataSource"]["S3DataSource"]["S3Uri"]

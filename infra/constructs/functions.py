@@ -12,6 +12,8 @@ from infra.paths import FUNCTIONS_DIR
 POWERTOOLS_LAYER_VERSION = 27
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
 SERVICE_NAME = "autolabel"
+# Workflow functions stream whole manifests: give them Lambda's longest run.
+STREAMING_TIMEOUT = Duration.minutes(15)
 METRICS_NAMESPACE = "Autolabel"
 
 
@@ -35,7 +37,7 @@ class LabelingFunctions(Construct):
         }
         self.all: list[lambda_.Function] = []
 
-    def function(self, construct_id: str, handler: str, *, timeout: Duration = Duration.minutes(15),
+    def function(self, construct_id: str, handler: str, *, timeout: Duration | None = None,
                  memory_mb: int = 1024, environment: dict[str, str] | None = None) -> lambda_.Function:
         fn = lambda_.Function(
             self, construct_id,
@@ -44,7 +46,7 @@ class LabelingFunctions(Construct):
             handler=handler,
             code=self.code,
             layers=[self.layer],
-            timeout=timeout,
+            timeout=timeout or STREAMING_TIMEOUT,
             memory_size=memory_mb,
             tracing=lambda_.Tracing.ACTIVE,
             environment={**self.environment, **(environment or {})},

@@ -11,7 +11,9 @@ from labeling.layout import INPUT_MANIFEST
 
 
 class JobTrigger(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, start_job: lambda_.IFunction) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bucket: s3.IBucket, start_job: lambda_.IFunction
+    ) -> None:
         super().__init__(scope, construct_id)
         # Events EventBridge could not deliver are kept, not dropped.
         self.dead_letters = sqs.Queue(self, "Undelivered", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)

@@ -24,7 +24,7 @@ def test_every_article_is_labeled_exactly_once_in_input_order(labeled, bbc_news)
     _, output = labeled
     inputs = read_jsonl(bbc_news["manifest"])
     assert len(output) == len(inputs) == 2225
-    for line, item in zip(output, inputs):
+    for line, item in zip(output, inputs, strict=True):
         assert line["source"] == item["source"] and line["article-id"] == item["article-id"]
         assert set(line) == {"source", "article-id", "label", "label-metadata"}
 

@@ -85,7 +85,8 @@ class TestMargin:
         assert margin([0.8]) == 0.8
 
     def test_most_ambiguous_breaks_ties_by_id(self):
-        items = [{"id": 4, "margin": 0.1}, {"id": 2, "margin": 0.1}, {"id": 0, "margin": 0.5}, {"id": 9, "margin": 0.05}]
+        items = [{"id": 4, "margin": 0.1}, {"id": 2, "margin": 0.1},
+                 {"id": 0, "margin": 0.5}, {"id": 9, "margin": 0.05}]
         assert [x["id"] for x in most_ambiguous(items, 3)] == [9, 2, 4]
 
 

@@ -107,7 +107,8 @@ class TestLabelCategories:
         assert categories.document_version == "2018-11-28"
 
     def test_document_version_is_optional(self):
-        assert parse_label_categories({"labels": [{"label": "a"}, {"label": "b"}]}, "labels.json").document_version == "2018-11-28"
+        categories = parse_label_categories({"labels": [{"label": "a"}, {"label": "b"}]}, "labels.json")
+        assert categories.document_version == "2018-11-28"
 
     def test_duplicate_labels_are_named(self):
         raw = {"labels": [{"label": "cat"}, {"label": "dog"}, {"label": "cat"}, {"label": "bird"}, {"label": "dog"}]}

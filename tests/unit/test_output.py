@@ -120,11 +120,13 @@ class TestOutputLines:
         assert records[0] == {"source": "Shares fell sharply.", "origin": "bbc", "meta": {"year": 2005}}
 
     def test_item_without_a_label_is_an_error_naming_it(self):
-        with pytest.raises(MissingLabelError, match=r"^item 1 \(item number 2, blank lines not counted\) has no label$"):
+        message = r"^item 1 \(item number 2, blank lines not counted\) has no label$"
+        with pytest.raises(MissingLabelError, match=message):
             self.lines([human(0, 0), human(2, 2)], manifest=[MANIFEST[0], MANIFEST[2], MANIFEST[3]])
 
     def test_missing_last_label_is_an_error(self):
-        with pytest.raises(MissingLabelError, match=r"^item 2 \(item number 3, blank lines not counted\) has no label$"):
+        message = r"^item 2 \(item number 3, blank lines not counted\) has no label$"
+        with pytest.raises(MissingLabelError, match=message):
             self.lines([human(0, 0), human(1, 2)], manifest=[MANIFEST[0], MANIFEST[2], MANIFEST[3]])
 
     def test_label_for_no_input_line_is_an_error(self):

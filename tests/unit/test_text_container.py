@@ -89,7 +89,7 @@ def _write_job(root: Path, hyperparameters: dict, items: list) -> None:
     (config / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
     channel = root / "input" / "data" / "train"
     channel.mkdir(parents=True)
-    lines = [json.dumps({"id": i, "source": s, "label": l}) for i, (s, l) in enumerate(items)]
+    lines = [json.dumps({"id": i, "source": text, "label": label}) for i, (text, label) in enumerate(items)]
     (channel / "part-0.jsonl").write_text("\n".join(lines) + "\n")
 
 
@@ -183,7 +183,7 @@ def test_serve_predicts_held_out_sentences(trained):
             assert p["scores"][3] == 0.0  # never seen in training
             assert p["label"] == int(np.argmax(p["scores"]))
             assert p["confidence"] == pytest.approx(max(p["scores"]), abs=1e-6)
-        correct = sum(p["label"] == label for p, (_, label) in zip(predictions, HELD_OUT))
+        correct = sum(p["label"] == label for p, (_, label) in zip(predictions, HELD_OUT, strict=True))
         assert correct >= len(HELD_OUT) - 1, predictions
 
         status, _, text = _post(port, json.dumps({"source": HELD_OUT[0][0]}).encode(), "application/json")

@@ -59,7 +59,7 @@ class Embedder:
             vectors = self.cache.get_many(unique) if self.cache else {}
             missing = [t for t in unique if t not in vectors]
             if missing:
-                fresh = dict(zip(missing, self._run_model(missing)))
+                fresh = dict(zip(missing, self._run_model(missing), strict=True))
                 if self.cache:
                     self.cache.put_many(fresh)
                 vectors.update(fresh)

@@ -36,12 +36,12 @@ def parse_sources(body: bytes, content_type: str) -> list[str]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadRequest("request body is not UTF-8")
+        raise BadRequest("request body is not UTF-8") from None
     if media_type == "application/json":
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"invalid JSON ({exc})")
+            raise BadRequest(f"invalid JSON ({exc})") from None
         records = document if isinstance(document, list) else [document]
         return [_source(r, f"item {i}") for i, r in enumerate(records, start=1)]
     if media_type not in JSONLINES_TYPES:
@@ -53,7 +53,7 @@ def parse_sources(body: bytes, content_type: str) -> list[str]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"line {number}: invalid JSON ({exc})")
+            raise BadRequest(f"line {number}: invalid JSON ({exc})") from None
         sources.append(_source(record, f"line {number}"))
     return sources
 

@@ -32,11 +32,11 @@ def read_hyperparameters(path: Path) -> tuple[int, float]:
     try:
         label_count = int(str(raw["label_count"]).strip())
     except ValueError:
-        raise TrainingError(f"hyperparameter 'label_count' must be an integer, got {raw['label_count']!r}")
+        raise TrainingError(f"hyperparameter 'label_count' must be an integer, got {raw['label_count']!r}") from None
     try:
         C = float(str(raw.get("C", DEFAULT_C)).strip())
     except ValueError:
-        raise TrainingError(f"hyperparameter 'C' must be a number, got {raw['C']!r}")
+        raise TrainingError(f"hyperparameter 'C' must be a number, got {raw['C']!r}") from None
     if label_count < 1:
         raise TrainingError(f"hyperparameter 'label_count' must be >= 1, got {label_count}")
     if not C > 0:
@@ -58,7 +58,7 @@ def read_items(channel: Path, label_count: int) -> tuple[list[str], np.ndarray]:
                 try:
                     item = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise TrainingError(f"{name} line {number}: invalid JSON ({exc})")
+                    raise TrainingError(f"{name} line {number}: invalid JSON ({exc})") from None
                 source = item.get("source") if isinstance(item, dict) else None
                 label = item.get("label") if isinstance(item, dict) else None
                 if not isinstance(source, str):

@@ -23,5 +23,6 @@ def write_batch_and_pool(state: JobState, batch: list[dict], pool_items) -> JobS
     state.pool_uri = s3_uri(bucket, layout.pool(k))
     state.counts.in_human_batch = len(batch)
     state.counts.pool = writer.count
-    logger.info("human batch selected", extra={"iteration": k, "batch": len(batch), "calibration": calibration, "pool": writer.count})
+    logger.info("human batch selected",
+                extra={"iteration": k, "batch": len(batch), "calibration": calibration, "pool": writer.count})
     return state

@@ -5,8 +5,6 @@ See logic/threshold.py for the method and its guarantee.
 
 from __future__ import annotations
 
-import json
-
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -37,5 +35,6 @@ def handler(state: JobState, context: LambdaContext) -> dict:
         calibrationAccepted=decision.accepted, estimatedAccuracy=decision.estimated_accuracy,
         lowerBound=decision.lower_bound,
     )
-    logger.info("threshold chosen", extra={"iteration": state.iteration, "threshold": json.loads(state.threshold.model_dump_json(by_alias=True))})
+    logger.info("threshold chosen",
+                extra={"iteration": state.iteration, "threshold": state.threshold.model_dump(by_alias=True)})
     return state.dump()

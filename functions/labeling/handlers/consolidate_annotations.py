@@ -95,5 +95,6 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     if state.train_model:
         train, validation = write_training_sets(state)
         state.sagemaker = sagemaker_step(state)
-        logger.info("training sets written", extra={"iteration": state.iteration, "train": train, "validation": validation})
+        logger.info("training sets written",
+                    extra={"iteration": state.iteration, "train": train, "validation": validation})
     return state.dump()

@@ -7,6 +7,7 @@ it completes the batch, resumes the waiting HumanLabeling state.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import boto3
@@ -86,7 +87,7 @@ def submit_answer(request: SubmitAnswerRequest, context: LambdaContext) -> dict:
         if batch_done:
             boto3.client("stepfunctions").send_task_success(
                 taskToken=batch["token"],
-                output='{"iteration": %d, "tasks": %d}' % (iteration, completed),
+                output=json.dumps({"iteration": iteration, "tasks": completed}),
             )
             logger.info("human batch complete", extra={"job": request.job, "iteration": iteration})
     return {"accepted": True, "taskDone": task_done, "batchDone": batch_done}

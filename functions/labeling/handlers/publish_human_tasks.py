@@ -41,5 +41,6 @@ def handler(request: PublishRequest, context: LambdaContext) -> dict:
         items=s3.read_jsonl(bucket, key),
     )
     metrics.add_metric(name="HumanTasksPublished", unit=MetricUnit.Count, value=published)
-    logger.info("human tasks published", extra={"job": state.job.name, "iteration": state.iteration, "tasks": published})
+    logger.info("human tasks published",
+                extra={"job": state.job.name, "iteration": state.iteration, "tasks": published})
     return {"published": published}

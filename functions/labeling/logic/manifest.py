@@ -40,7 +40,7 @@ class ManifestCheck:
 
 def _problem(record: Any, source_key: str) -> str | None:
     if not isinstance(record, dict):
-        return "is not a JSON object; write one object per line, e.g. {\"%s\": ...}" % source_key
+        return f"is not a JSON object; write one object per line, e.g. {{\"{source_key}\": ...}}"
     other = "source-ref" if source_key == "source" else "source"
     value = record.get(source_key)
     if value is None:
