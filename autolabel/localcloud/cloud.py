@@ -157,9 +157,7 @@ class LocalCloud:
                 if environment.get(key, value) != value:
                     raise ValueError(f"functions disagree on {key}; the local cloud shares one environment")
                 environment[key] = value
-        # Before the handlers are imported: Powertools reads its settings at import.
         os.environ.update(environment)
-        self.registry.reload_shared("labeling.observability")
         for logical_id, props in functions.items():
             self.registry.register(logical_id, props["Handler"])
         sfn = boto3.client("stepfunctions")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -51,6 +50,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+from labeling.observability import SERVICE_NAME
 
 # ------------------------------------------------------------------ Lambda ----
 
@@ -97,23 +98,18 @@ class FunctionLogs:
             self._active.on = False
 
     def install(self) -> None:
+        # print() (metrics in EMF) goes through sys.stdout; Powertools' Logger keeps
+        # the stream it was created with, so it gets a routed stream of its own,
+        # whose passthrough (the process's stderr) outlives this run.
         sys.stdout = _RoutedStream(self, self._streams["stdout"])
         sys.stderr = _RoutedStream(self, self._streams["stderr"])
-        self._point_loggers_at(sys.stdout)
+        for handler in logging.getLogger(SERVICE_NAME).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(_RoutedStream(self, sys.__stderr__))
 
     def uninstall(self) -> None:
         sys.stdout, sys.stderr = self._streams["stdout"], self._streams["stderr"]
-        self._point_loggers_at(sys.stdout)
         self._file.close()
-
-    @staticmethod
-    def _point_loggers_at(stream) -> None:
-        # Powertools' Logger keeps the stream it found when first created, which
-        # may be an earlier run's; point it at the current one.
-        service = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
-        for handler in service.handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(stream)
 
 
 class _RoutedStream:
@@ -135,23 +131,10 @@ class LambdaRegistry:
     def __init__(self, logs: FunctionLogs | None = None):
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._logs = logs
-        self._fresh: set[str] = set()
 
     def register(self, function_name: str, handler_path: str) -> None:
         module_name, _, attribute = handler_path.rpartition(".")
-        module = importlib.import_module(module_name)
-        if module_name not in self._fresh:
-            # Powertools reads its settings (service, namespace) when the module is
-            # imported; the function's environment may have been set after that.
-            module = importlib.reload(module)
-            self._fresh.add(module_name)
-        self._handlers[function_name] = getattr(module, attribute)
-
-    def reload_shared(self, *module_names: str) -> None:
-        """Re-import modules that read the environment at import (before the handlers)."""
-        for name in module_names:
-            importlib.reload(importlib.import_module(name))
-        self._fresh.clear()
+        self._handlers[function_name] = getattr(importlib.import_module(module_name), attribute)
 
     def invoke(self, function_name_or_arn: str, event: Any) -> tuple[Any, bool]:
         """(result, failed); a failure result is Lambda's Unhandled error payload."""

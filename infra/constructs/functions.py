@@ -6,15 +6,14 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.paths import FUNCTIONS_DIR
+from labeling.observability import METRICS_NAMESPACE, SERVICE_NAME
 
 # Public Powertools for AWS Lambda (Python) v3 layer. 27 is the version its docs
 # list for 3.23; the code uses nothing newer. Override with context powertools_layer_version.
 POWERTOOLS_LAYER_VERSION = 27
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
-SERVICE_NAME = "autolabel"
 # Workflow functions stream whole manifests: give them Lambda's longest run.
 STREAMING_TIMEOUT = Duration.minutes(15)
-METRICS_NAMESPACE = "Autolabel"
 
 
 class LabelingFunctions(Construct):

@@ -157,6 +157,14 @@ class TestTaskTypes:
             "text-classification": ("groundtruth/text-classification", "source"),
         }
 
+    def test_table_pins_the_product_instances(self):
+        # The contract of ARCHITECTURE.md; the template test checks the state machine against this table.
+        assert {name: (t.training_instance, t.inference_instance) for name, t in TASK_TYPES.items()} == {
+            "image-classification": ("ml.p3.2xlarge", "ml.c5.xlarge"),
+            "object-detection": ("ml.p3.2xlarge", "ml.c5.4xlarge"),
+            "text-classification": ("ml.c5.2xlarge", "ml.m4.xlarge"),
+        }
+
     def test_unknown_task_type_lookup_names_the_fix(self):
         with pytest.raises(UnknownTaskTypeError) as raised:
             task_type("video")

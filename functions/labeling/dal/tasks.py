@@ -53,8 +53,14 @@ class HumanTaskStore:
 
     def publish_batch(
         self, *, job: str, iteration: int, token: str, label_names: list[str], answers_needed: int,
-        task_type: str, bucket: str, job_prefix: str, items: Iterable[dict[str, Any]],
+        task_type: str, bucket: str, job_prefix: str, items: Iterable[dict[str, Any]], total: int,
     ) -> int:
+        # The batch record goes first: a worker may fetch a task the moment it is written.
+        self.table.put_item(Item={
+            "pk": _pk(job), "sk": f"BATCH#{iteration:05d}", "token": token, "total": total,
+            "completed": 0, "answersNeeded": answers_needed, "labels": label_names,
+            "taskType": task_type, "bucket": bucket, "jobPrefix": job_prefix,
+        })
         count = 0
         with self.table.batch_writer() as writer:
             for item in items:
@@ -64,11 +70,8 @@ class HumanTaskStore:
                     "status": OPEN, "answers": 0, "itemId": item["id"], "data": data,
                 })
                 count += 1
-        self.table.put_item(Item={
-            "pk": _pk(job), "sk": f"BATCH#{iteration:05d}", "token": token, "total": count,
-            "completed": 0, "answersNeeded": answers_needed, "labels": label_names,
-            "taskType": task_type, "bucket": bucket, "jobPrefix": job_prefix,
-        })
+        if count != total:
+            raise ValueError(f"batch {iteration} of job {job} has {count} items, the state says {total}")
         return count
 
     def batch(self, job: str, iteration: int) -> dict[str, Any]:

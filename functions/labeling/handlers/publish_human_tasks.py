@@ -38,7 +38,7 @@ def handler(request: PublishRequest, context: LambdaContext) -> dict:
         label_names=state.job.label_names,
         answers_needed=state.job.settings.NumberOfHumanWorkersPerDataObject,
         task_type=state.job.settings.TaskType, bucket=state.job.bucket, job_prefix=state.job.prefix,
-        items=s3.read_jsonl(bucket, key),
+        items=s3.read_jsonl(bucket, key), total=state.batch.size,
     )
     metrics.add_metric(name="HumanTasksPublished", unit=MetricUnit.Count, value=published)
     logger.info("human tasks published",
