@@ -41,7 +41,7 @@ OUR_HANDLERS = "labeling."
 @dataclass
 class SynthesizedApp:
     template: dict[str, Any]
-    images: dict[str, Path]  # image URI (as resolved) -> folder the image is built from
+    images: dict[str, Path]  # "repository:tag" of each image asset -> the folder it is built from
     outputs: dict[str, str] = field(default_factory=dict)  # stack output -> resolved value
     outdir: Path | None = None  # the cloud assembly (templates, assets, validation report)
 
@@ -58,27 +58,12 @@ def synthesize(outdir: Path) -> SynthesizedApp:
     resolve = Resolver(template)
     images: dict[str, Path] = {}
     for manifest in Path(assembly.directory).glob("*.assets.json"):
-        for asset_hash, asset in json.loads(manifest.read_text()).get("dockerImages", {}).items():
+        for asset in json.loads(manifest.read_text()).get("dockerImages", {}).values():
             folder = Path(assembly.directory) / asset["source"]["directory"]
             for destination in asset["destinations"].values():
-                uri = f"{destination['repositoryName']}:{destination['imageTag']}"
-                images[resolve({"Fn::Sub": uri})] = folder
-                images[asset_hash] = folder
+                images[resolve({"Fn::Sub": f"{destination['repositoryName']}:{destination['imageTag']}"})] = folder
     outputs = {name: str(resolve(o["Value"])) for name, o in template.get("Outputs", {}).items()}
     return SynthesizedApp(template, images, outputs, Path(assembly.directory))
-
-
-def _image_folder(images: dict[str, Path]):
-    """Image URIs in the template carry the registry host; match on repository:tag."""
-
-    class _Images(dict):
-        def __missing__(self, uri: str) -> Path:
-            for known, folder in images.items():
-                if uri.endswith(known):
-                    return folder
-            raise KeyError(uri)
-
-    return _Images(images)
 
 
 class LocalCloud:
@@ -114,7 +99,7 @@ class LocalCloud:
         engine.install_fast_time()
         self._create_resources()
         self.sagemaker = LocalSageMaker(
-            _image_folder(self.app.images), self.workdir,
+            self.app.images, self.workdir,
             {"AUTOLABEL_EMBEDDING_CACHE": str(self.workdir / "embedding-cache")},
         )
         self.sagemaker.install()

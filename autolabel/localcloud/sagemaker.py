@@ -66,11 +66,10 @@ def _free_port() -> int:
 
 class LocalSageMaker:
     def __init__(self, images: dict[str, Path], workdir: Path, environment: dict[str, str]):
-        self.images = images  # image URI -> folder with Dockerfile, train, serve
+        self.images = images  # "repository:tag" -> folder with Dockerfile, train, serve
         self.workdir = workdir
         self.environment = environment  # extra variables for every container process
         self.s3 = boto3.client("s3")
-        self.failures: list[str] = []
 
     # ------------------------------------------------------------ wiring ----
     def install(self) -> None:
@@ -102,7 +101,6 @@ class LocalSageMaker:
                 status = "Completed"
             except Exception as error:  # the job fails; the workflow's Catch takes over
                 job.failure_reason = str(error)
-                self.failures.append(str(error))
                 status = "Failed"
             ended = datetime.now(UTC)
             if hasattr(job, "training_start_time"):
@@ -116,10 +114,11 @@ class LocalSageMaker:
 
     # ----------------------------------------------------------- helpers ----
     def _container(self, image: str) -> Path:
-        try:
-            return self.images[image]
-        except KeyError:
-            raise ContainerError(f"no local container for image {image}; known: {sorted(self.images)}") from None
+        """The image URI carries the registry host; the asset is known by repository:tag."""
+        for repository_tag, folder in self.images.items():
+            if image == repository_tag or image.endswith("/" + repository_tag):
+                return folder
+        raise ContainerError(f"no local container for image {image}; known: {sorted(self.images)}")
 
     def _ml_root(self, job_name: str) -> Path:
         root = self.workdir / "sagemaker" / job_name
