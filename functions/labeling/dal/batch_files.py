@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labeling.dal import s3
-from labeling.layout import JobLayout, s3_uri
+from labeling.layout import s3_uri
 from labeling.logic import batches
 from labeling.models.state import HumanBatch, JobState
 from labeling.observability import logger
@@ -11,7 +11,7 @@ from labeling.observability import logger
 
 def write_batch_and_pool(state: JobState, batch: list[dict], pool_items) -> JobState:
     """Store iteration k's human batch and the pool left beside it; update the state."""
-    bucket, layout, k = state.job.bucket, JobLayout(state.job.prefix), state.iteration
+    bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     with s3.JsonlWriter(bucket, layout.human_batch(k)) as writer:
         for item in batch:
             writer.write(item)

@@ -6,14 +6,13 @@ for SelectAmbiguous.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
-from labeling.layout import JobLayout, s3_uri, split_s3_uri
+from labeling.layout import s3_uri, split_s3_uri
+from labeling.logic.output import creation_date
 from labeling.logic.predictions import paired_with_predictions, prediction_key
 from labeling.logic.sampling import margin
 from labeling.models.state import JobState
@@ -26,10 +25,10 @@ from labeling.observability import logger, metrics, tracer
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     step, k = state.sagemaker, state.iteration
-    layout = JobLayout(state.job.prefix)
+    layout = state.job.layout
     bucket, pool_key = split_s3_uri(step.pool_data_uri)
     threshold = state.threshold.value
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    created = creation_date()
     pairs = paired_with_predictions(
         s3.read_jsonl(bucket, pool_key),
         s3.read_jsonl(bucket, prediction_key(step.pool_output_uri, pool_key)), what="pool",

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
-from labeling.layout import JobLayout, split_s3_uri
+from labeling.layout import split_s3_uri
 from labeling.logic.predictions import paired_with_predictions, prediction_key
 from labeling.logic.threshold import choose_threshold
 from labeling.models.state import JobState, Threshold
@@ -28,7 +28,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     )
     calibration = [(p["confidence"], p["label"] == item["label"]) for item, p in pairs]
     decision = choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel)
-    layout = JobLayout(state.job.prefix)
+    layout = state.job.layout
     s3.write_json(bucket, layout.threshold_details(state.iteration), decision.as_dict())
     state.threshold = Threshold(
         value=decision.threshold, calibrationSize=decision.calibration_size,

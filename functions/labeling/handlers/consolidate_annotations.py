@@ -7,8 +7,6 @@ sample) and the validation set (that calibration sample).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,6 +15,7 @@ from labeling.dal import s3
 from labeling.layout import JobLayout, s3_uri, split_s3_uri
 from labeling.logic.batches import CALIBRATION
 from labeling.logic.consolidation import majority_vote
+from labeling.logic.output import creation_date
 from labeling.models.state import JobState, SageMakerStep
 from labeling.observability import logger, metrics, tracer
 from labeling.task_types import task_type
@@ -32,9 +31,9 @@ def _answers(bucket: str, layout: JobLayout, k: int, item_id: int) -> list[int]:
 
 
 def consolidate(state: JobState) -> int:
-    bucket, layout, k = state.job.bucket, JobLayout(state.job.prefix), state.iteration
+    bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     needed = state.job.settings.NumberOfHumanWorkersPerDataObject
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    created = creation_date()
     _, batch_key = split_s3_uri(state.batch.uri)
     with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer:
         for item in s3.read_jsonl(bucket, batch_key):
@@ -50,7 +49,7 @@ def consolidate(state: JobState) -> int:
 
 
 def sagemaker_step(state: JobState) -> SageMakerStep:
-    bucket, layout, k = state.job.bucket, JobLayout(state.job.prefix), state.iteration
+    bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     base = f"{state.job.name}-{state.run_id}-{k}"
     _, pool_key = split_s3_uri(state.pool_uri)
     return SageMakerStep(
@@ -67,7 +66,7 @@ def sagemaker_step(state: JobState) -> SageMakerStep:
 
 
 def write_training_sets(state: JobState) -> tuple[int, int]:
-    bucket, layout, k = state.job.bucket, JobLayout(state.job.prefix), state.iteration
+    bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     source_key = task_type(state.job.settings.TaskType).source_key
     with s3.JsonlWriter(bucket, layout.training_data(k)) as train, \
             s3.JsonlWriter(bucket, layout.validation_data(k)) as validation:

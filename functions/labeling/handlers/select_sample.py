@@ -11,7 +11,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
 from labeling.dal.batch_files import write_batch_and_pool
-from labeling.layout import JobLayout
 from labeling.logic import batches
 from labeling.logic.manifest import work_items
 from labeling.models.state import JobState
@@ -24,7 +23,7 @@ from labeling.task_types import task_type
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     settings, bucket = state.job.settings, state.job.bucket
-    manifest = JobLayout(state.job.prefix).input_manifest
+    manifest = state.job.layout.input_manifest
     source_key = task_type(settings.TaskType).source_key
 
     def items():

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
-from labeling.layout import JobLayout, s3_uri
+from labeling.layout import s3_uri
 from labeling.logic.labels import merged_by_id
 from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, output_lines
@@ -34,7 +34,7 @@ class _AnswerCounter:
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
-    bucket, layout, settings = state.job.bucket, JobLayout(state.job.prefix), state.job.settings
+    bucket, layout, settings = state.job.bucket, state.job.layout, state.job.settings
     task = task_type(settings.TaskType)
     label_files = [
         key for k in range(state.iteration + 1)

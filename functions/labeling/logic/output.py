@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from labeling.task_types import TaskType
@@ -11,6 +12,11 @@ from labeling.task_types import TaskType
 
 class MissingLabelError(RuntimeError):
     pass
+
+
+def creation_date(moment: datetime | None = None) -> str:
+    """A label's `creation-date`, written the way Ground Truth writes it (UTC, microseconds)."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def groundtruth_job_name(job_name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from labeling.layout import JobLayout
 from labeling.models.job import JobConfig
 
 
@@ -21,10 +22,15 @@ class Job(_Model):
     name: str
     bucket: str
     prefix: str  # jobs/<job>/
+    # Where the outputs land, shown to whoever reads the execution in the console.
     output_prefix: str = Field(alias="outputPrefix")  # jobs/<job>/output/
     automated: bool
     label_names: list[str] = Field(alias="labelNames")
     settings: JobConfig
+
+    @property
+    def layout(self) -> JobLayout:
+        return JobLayout(self.prefix)
 
 
 class Counts(_Model):
