@@ -16,7 +16,7 @@ import boto3
 
 from autolabel.localcloud.asl import ACCOUNT, REGION
 from autolabel.localcloud.cloud import LocalCloud, SynthesizedApp, synthesize
-from autolabel.localcloud.workforce import SimulatedWorkforce, load_answers, missing_answers
+from autolabel.localcloud.workforce import ITEM_KEYS, SimulatedWorkforce, load_answers, missing_answers
 from labeling.layout import JobLayout
 from labeling.logic.job_setup import JobSetupError, parse_job_config, parse_label_categories
 
@@ -55,7 +55,7 @@ def _answerable_items(lines):
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and ("source" in record or "source-ref" in record):
+        if isinstance(record, dict) and any(key in record for key in ITEM_KEYS):
             yield record
 
 

@@ -38,6 +38,14 @@ def read_json(bucket: str, key: str) -> Any:
     return json.loads(_client().get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
+def read_json_if_present(bucket: str, key: str) -> Any | None:
+    """The object's JSON, or None when there is no such object (one request, not two)."""
+    try:
+        return read_json(bucket, key)
+    except _client().exceptions.NoSuchKey:
+        return None
+
+
 def write_json(bucket: str, key: str, value: Any) -> None:
     _client().put_object(
         Bucket=bucket, Key=key, Body=json.dumps(value, indent=1).encode(),

@@ -24,9 +24,10 @@ class JobStarted(BaseModel):
 
 
 def _read_json(bucket: str, key: str):
-    if not s3.exists(bucket, key):
+    value = s3.read_json_if_present(bucket, key)
+    if value is None:
         raise job_setup.JobSetupError(f"{s3_uri(bucket, key)} is missing; upload it before the manifest")
-    return s3.read_json(bucket, key)
+    return value
 
 
 @metrics.log_metrics

@@ -50,10 +50,8 @@ def handler(state: JobState, context: LambdaContext) -> dict:
             job_name=state.job.name,
         ):
             writer.write(line)
-    iterations = [
-        s3.read_json(bucket, layout.iteration_summary(k)) for k in range(state.iteration + 1)
-        if s3.exists(bucket, layout.iteration_summary(k))
-    ]
+    summaries = (s3.read_json_if_present(bucket, layout.iteration_summary(k)) for k in range(state.iteration + 1))
+    iterations = [summary for summary in summaries if summary is not None]
     report = build_report(
         job_name=state.job.name, settings=settings, task=task, automated=state.job.automated,
         counters=counters, iterations=iterations, human_answers=count_answers.answers,
