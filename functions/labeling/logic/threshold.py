@@ -97,6 +97,34 @@ class ThresholdStep:
 
 
 @dataclass
+class CurvePoint:
+    """Accuracy against coverage on the calibration set, for the report's plot (not a test)."""
+
+    threshold: float
+    accepted: int
+    correct: int
+    coverage: float  # share of the calibration set at or above the threshold
+    accuracy: float
+    lower_bound: float  # Clopper-Pearson at the job's confidence level, this point alone
+
+
+def accuracy_curve(calibration: Iterable[tuple[float, bool]], confidence_level: float) -> list[CurvePoint]:
+    """One point per grid threshold that accepts at least one calibration item."""
+    scored = sorted(calibration, key=lambda pair: -pair[0])
+    alpha = 1.0 - confidence_level
+    curve: list[CurvePoint] = []
+    accepted = correct = 0
+    for threshold in GRID:
+        while accepted < len(scored) and scored[accepted][0] >= threshold:
+            correct += bool(scored[accepted][1])
+            accepted += 1
+        if accepted and (not curve or curve[-1].accepted != accepted):
+            curve.append(CurvePoint(threshold, accepted, correct, accepted / len(scored), correct / accepted,
+                                    clopper_pearson_lower(correct, accepted, alpha)))
+    return curve
+
+
+@dataclass
 class ThresholdDecision:
     threshold: float | None
     target_accuracy: float
