@@ -5,13 +5,15 @@ See logic/threshold.py for the method and its guarantee.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
 from labeling.layout import split_s3_uri
 from labeling.logic.predictions import paired_with_predictions, prediction_key
-from labeling.logic.threshold import choose_threshold
+from labeling.logic.threshold import accuracy_curve, choose_threshold
 from labeling.models.state import JobState, Threshold
 from labeling.observability import logger, tracer
 
@@ -29,7 +31,8 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     calibration = [(p["confidence"], p["label"] == item["label"]) for item, p in pairs]
     decision = choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel)
     layout = state.job.layout
-    s3.write_json(bucket, layout.threshold_details(state.iteration), decision.as_dict())
+    curve = [asdict(point) for point in accuracy_curve(calibration, settings.ConfidenceLevel)]
+    s3.write_json(bucket, layout.threshold_details(state.iteration), {**decision.as_dict(), "curve": curve})
     state.threshold = Threshold(
         value=decision.threshold, calibrationSize=decision.calibration_size,
         calibrationAccepted=decision.accepted, estimatedAccuracy=decision.estimated_accuracy,
