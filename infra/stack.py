@@ -41,6 +41,7 @@ class AutolabelStack(Stack):
         }
         for fn in workflow_functions.values():
             storage.bucket.grant_read_write(fn)
+        functions.add_plotting(workflow_functions["write_output"])  # the report's plot
         human_tasks.table.grant_write_data(workflow_functions["publish_human_tasks"])
 
         list_tasks = functions.function("ListTasks", f"{HANDLERS}.human_task_api.list_tasks", timeout=TASK_API_TIMEOUT)

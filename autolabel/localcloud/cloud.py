@@ -27,6 +27,7 @@ from autolabel.localcloud import engine
 from autolabel.localcloud.asl import ACCOUNT, REGION, Resolver, state_machine_definition
 from autolabel.localcloud.sagemaker import LocalSageMaker
 
+BUNDLING_STACKS = "aws:cdk:bundling-stacks"  # CDK's context key: the stacks whose assets are bundled
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 LOCAL_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
@@ -51,7 +52,9 @@ def synthesize(outdir: Path) -> SynthesizedApp:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from infra.app import STACK_NAME, build_app
 
-    app, _ = build_app(str(outdir))
+    # Assets are not bundled: the handlers run in this process with this venv's packages,
+    # so the plotting layer is never unpacked here, and synth needs neither pip nor Docker.
+    app, _ = build_app(str(outdir), context={BUNDLING_STACKS: []})
     assembly = app.synth()
     artifact = assembly.get_stack_by_name(STACK_NAME)
     template = artifact.template

@@ -5,6 +5,7 @@ from __future__ import annotations
 INPUT_MANIFEST = "input.manifest"
 JOB_CONFIG = "job.json"
 LABEL_CATEGORIES = "labels.json"
+ACCURACY_COVERAGE_PLOT = "accuracy-coverage.png"
 
 
 def s3_uri(bucket: str, key: str) -> str:
@@ -44,6 +45,15 @@ class JobLayout:
     @property
     def report(self) -> str:
         return self.output + "report.json"
+
+    # report.json for a person, and its plot, beside it (report.md links the plot by this name)
+    @property
+    def report_summary(self) -> str:
+        return self.output + "report.md"
+
+    @property
+    def accuracy_coverage_plot(self) -> str:
+        return self.output + ACCURACY_COVERAGE_PLOT
 
     @property
     def failure(self) -> str:

@@ -1,6 +1,12 @@
-"""The Lambda functions: one code asset (functions/), the public Powertools layer."""
+"""The Lambda functions: one code asset (functions/), the public Powertools layer, and a
+plotting layer (matplotlib) for the one function that draws the report's plot."""
 
-from aws_cdk import Duration, Stack
+import subprocess
+import sys
+from pathlib import Path
+
+import jsii
+from aws_cdk import BundlingOptions, Duration, ILocalBundling, Stack
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -14,6 +20,64 @@ POWERTOOLS_LAYER_VERSION = 27
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Workflow functions stream whole manifests: give them Lambda's longest run.
 STREAMING_TIMEOUT = Duration.minutes(15)
+
+# requirements.txt of the plotting layer; it is the asset's source, so a new pin is a new layer.
+PLOTTING_LAYER_DIR = Path(__file__).resolve().parent.parent / "layers" / "plotting"
+# Lambda's python3.14 runtime is Amazon Linux 2023 (glibc 2.34). pip does not widen a
+# manylinux_2_x platform to older glibcs, so every one from 2.34 down is named.
+LAMBDA_PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(34, 16, -1)] + ["manylinux2014_x86_64"]
+# matplotlib writes its font cache here; the function's home directory is read-only.
+MATPLOTLIB_CONFIG_DIR = "/tmp/matplotlib"
+
+
+def pip_for_lambda(requirements: Path, target: str) -> list[str]:
+    """pip on this machine installing wheels built for the Lambda runtime, whatever this machine is."""
+    return [
+        # --no-warn-conflicts: the target is a fresh folder, not this venv, whose packages pip would compare it with.
+        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-conflicts",
+        "--no-compile",
+        "--requirement", str(requirements), "--target", target,
+        "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_RUNTIME.name.removeprefix("python"),
+        *(f"--platform={platform}" for platform in LAMBDA_PLATFORMS),
+    ]
+
+
+@jsii.implements(ILocalBundling)
+class _LocalPip:
+    """Build the layer with this machine's pip; False hands it to Docker (the runtime's build image)."""
+
+    def __init__(self, requirements: Path):
+        self.requirements = requirements
+
+    def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
+        try:
+            subprocess.run(pip_for_lambda(self.requirements, f"{output_dir}/python"), check=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            print(f"plotting layer: local pip failed ({error}); building it in Docker", file=sys.stderr)
+            return False
+        return True
+
+
+def plotting_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
+    """matplotlib and its dependencies under python/, where Lambda puts layers on sys.path.
+
+    Bundled when the app is synthesized for deployment (`cdk synth` / `cdk deploy`); the
+    local cloud and the tests synthesize with bundling skipped (context aws:cdk:bundling-stacks
+    = []), and then the asset is the requirements folder itself, never pip's output.
+    """
+    return lambda_.LayerVersion(
+        scope, construct_id,
+        code=lambda_.Code.from_asset(str(PLOTTING_LAYER_DIR), bundling=BundlingOptions(
+            local=_LocalPip(PLOTTING_LAYER_DIR / "requirements.txt"),
+            image=PYTHON_RUNTIME.bundling_image,
+            platform="linux/amd64",
+            command=["pip", "install", "--no-cache-dir", "--no-compile",
+                     "--requirement", "/asset-input/requirements.txt", "--target", "/asset-output/python"],
+        )),
+        compatible_runtimes=[PYTHON_RUNTIME],
+        compatible_architectures=[lambda_.Architecture.X86_64],
+        description="matplotlib for the report's accuracy-coverage plot (WriteOutput)",
+    )
 
 
 class LabelingFunctions(Construct):
@@ -34,6 +98,7 @@ class LabelingFunctions(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             **environment,
         }
+        self.plotting_layer = plotting_layer(self, "PlottingLayer")
         self.all: list[lambda_.Function] = []
 
     def function(self, construct_id: str, handler: str, *, timeout: Duration | None = None,
@@ -53,3 +118,8 @@ class LabelingFunctions(Construct):
         )
         self.all.append(fn)
         return fn
+
+    def add_plotting(self, fn: lambda_.Function) -> None:
+        """Give a function matplotlib (only WriteOutput draws, so only it carries the layer's weight)."""
+        fn.add_layers(self.plotting_layer)
+        fn.add_environment("MPLCONFIGDIR", MATPLOTLIB_CONFIG_DIR)

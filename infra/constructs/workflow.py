@@ -3,6 +3,8 @@
 ValidateJob -> SelectSample -> HumanLabeling -> ConsolidateAnnotations -> TrainModel?
   -> TaskType -> Train -> CreateModel -> TransformValidation -> TransformPool   (per task type)
   -> ComputeThreshold -> ApplyThreshold -> SelectAmbiguous -> MoreToLabel? -> HumanLabeling | WriteOutput
+MoreToLabel? -> StoppingConditionMet -> WriteOutput when job.json's StoppingConditions ended the job
+(SelectAmbiguous sets $.stopReason; the items left unlabeled are written without a label).
 Every task's Catch -> RecordFailure -> JobFailed.
 
 The pool is transformed before the threshold is computed (not after, as in the
@@ -73,9 +75,19 @@ class LabelingWorkflow(Construct):
             cause="this deployment has no model container for the job's task type",
         ))
 
+        write_output.next(sfn.Succeed(self, "JobComplete"))
+        stopped = sfn.Pass(
+            self, "StoppingConditionMet",
+            comment="A stopping condition in job.json ended the job ($.stopReason names it); "
+                    "WriteOutput writes the items left unlabeled without a label",
+        ).next(write_output)
         more_to_label = sfn.Choice(self, "MoreToLabel?")
         more_to_label.when(sfn.Condition.number_greater_than("$.counts.inHumanBatch", 0), human_labeling)
-        more_to_label.otherwise(write_output.next(sfn.Succeed(self, "JobComplete")))
+        # A stop always comes with an empty batch, so the order of the two rules does not matter.
+        more_to_label.when(sfn.Condition.and_(
+            sfn.Condition.is_present("$.stopReason"), sfn.Condition.is_not_null("$.stopReason"),
+        ), stopped)
+        more_to_label.otherwise(write_output)
 
         train_model = sfn.Choice(self, "TrainModel?")
         train_model.when(sfn.Condition.boolean_equals("$.trainModel", True), task_type)

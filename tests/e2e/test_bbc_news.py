@@ -11,8 +11,12 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def labeled(bbc_news, tmp_path_factory, synthesized_app):
-    out = tmp_path_factory.mktemp("bbc-output")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("bbc-output")
+
+
+@pytest.fixture(scope="module")
+def labeled(bbc_news, out, synthesized_app):
     report = run(RunRequest(
         manifest=bbc_news["manifest"], task_type="text-classification", labels=bbc_news["labels"],
         answers=bbc_news["answers"], output=out / "job", workdir=out / "work", job_name="bbc-news",
@@ -63,3 +67,14 @@ def test_output_is_in_ground_truths_classification_format(labeled, bbc_news):
     thresholds = [it["threshold"]["value"] for it in report["iterations"] if it["machineLabeled"]]
     assert thresholds and all(0 < t < 1 for t in thresholds)
     assert report["cost"]["totalUSD"] < report["cost"]["allHumanUSD"]
+
+
+def test_report_summary_and_plot_show_each_iteration(labeled, out):
+    report, _ = labeled
+    job = out / "job"
+    summary = (job / "report.md").read_text()
+    for row in report["iterations"]:
+        assert f"| {row['iteration']} |" in summary
+    assert f"{report['counters']['MachineLabeled']:,}" in summary
+    png = (job / "accuracy-coverage.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from autolabel.localcloud.asl import iter_states
+from infra.constructs.functions import LAMBDA_PLATFORMS, PLOTTING_LAYER_DIR, PYTHON_RUNTIME, pip_for_lambda
 from infra.constructs.models import available_task_types
 from labeling.task_types import TASK_TYPES
 
@@ -136,3 +137,56 @@ def test_cdk_nag_aws_solutions_checks_pass_with_every_acknowledgment_justified(s
     assert nag["conclusion"] == "success" and nag["violations"] == []
     for suppressed in nag.get("suppressedViolations", []):
         assert any(re.fullmatch(pattern, suppressed["ruleName"]) for pattern, _ in JUSTIFIED), suppressed["ruleName"]
+
+
+# --- the plotting layer (matplotlib for the report's plot) ------------------------------------
+
+WRITE_OUTPUT = "labeling.handlers.write_output.handler"
+
+
+def _plotting_layer(template) -> tuple[str, dict]:
+    (layer,) = _resources(template, "AWS::Lambda::LayerVersion").items()
+    return layer
+
+
+def test_only_write_output_carries_the_plotting_layer(template):
+    layer_id, layer = _plotting_layer(template)
+    assert layer["Properties"]["CompatibleRuntimes"] == [PYTHON_RUNTIME.name]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
+    ours = {f["Properties"]["Handler"]: f["Properties"] for f in _resources(template, "AWS::Lambda::Function").values()
+            if f["Properties"].get("Handler", "").startswith("labeling.")}
+    with_layer = {handler for handler, props in ours.items() if {"Ref": layer_id} in props["Layers"]}
+    assert with_layer == {WRITE_OUTPUT}
+    assert ours[WRITE_OUTPUT]["Environment"]["Variables"]["MPLCONFIGDIR"].startswith("/tmp/")
+
+
+def test_tests_synthesize_the_plotting_layer_unbundled(synthesized_app, template):
+    """The local cloud skips bundling: the asset is the requirements folder, and no pip ran."""
+    import json
+
+    _, layer = _plotting_layer(template)
+    asset_hash = layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")
+    (manifest,) = synthesized_app.outdir.glob("*.assets.json")
+    source = json.loads(manifest.read_text())["files"][asset_hash]["source"]
+    assert source["path"] == str(PLOTTING_LAYER_DIR) and source["packaging"] == "zip"
+    assert not any((synthesized_app.outdir / f"asset.{asset_hash}").glob("python/matplotlib"))
+
+
+def test_the_layer_pins_the_matplotlib_the_local_cloud_plots_with():
+    import tomllib
+    from importlib.metadata import version
+
+    requirements = (PLOTTING_LAYER_DIR / "requirements.txt").read_text().splitlines()
+    (pin,) = [line for line in requirements if line.startswith("matplotlib==")]
+    dependencies = tomllib.loads((PLOTTING_LAYER_DIR.parents[2] / "pyproject.toml").read_text())["project"]
+    assert pin in dependencies["dependencies"]
+    assert pin == f"matplotlib=={version('matplotlib')}"
+
+
+def test_the_layer_is_built_from_wheels_for_the_lambda_runtime():
+    command = pip_for_lambda(PLOTTING_LAYER_DIR / "requirements.txt", "/out/python")
+    assert command[command.index("--python-version") + 1] == PYTHON_RUNTIME.name.removeprefix("python")
+    assert "--only-binary=:all:" in command and command[command.index("--target") + 1] == "/out/python"
+    # Amazon Linux 2023's glibc 2.34 and every older manylinux.
+    assert LAMBDA_PLATFORMS[0] == "manylinux_2_34_x86_64" and "manylinux2014_x86_64" in LAMBDA_PLATFORMS
+    assert {f"--platform={platform}" for platform in LAMBDA_PLATFORMS} <= set(command)

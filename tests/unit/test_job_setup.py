@@ -31,6 +31,9 @@ class TestJobConfig:
             "MaxConcurrentTaskCount": 150,
             "CalibrationSampleSize": 100,
             "NumberOfHumanWorkersPerDataObject": 1,
+            "ActiveLearningStrategy": "margin",
+            "NearDuplicateMaxBits": 8,
+            "StoppingConditions": None,
             "Seed": 0,
             "HumanPricePerAnswerUSD": 0.08,
         }
@@ -85,6 +88,40 @@ class TestJobConfig:
     def test_out_of_range_setting_is_named(self, field, value):
         with pytest.raises(JobSetupError, match=rf"^job.json is invalid: {field}: "):
             parse_job_config({"TaskType": "text-classification", field: value}, "job.json")
+
+    def test_active_learning_options_are_read(self):
+        config = parse_job_config({"TaskType": "text-classification", "ActiveLearningStrategy": "entropy",
+                                   "NearDuplicateMaxBits": 0}, "job.json")
+        assert (config.ActiveLearningStrategy, config.NearDuplicateMaxBits) == ("entropy", 0)
+
+    @pytest.mark.parametrize("field,value", [
+        ("ActiveLearningStrategy", "least-confidence"), ("NearDuplicateMaxBits", -1), ("NearDuplicateMaxBits", 65),
+    ])
+    def test_bad_active_learning_option_is_named(self, field, value):
+        with pytest.raises(JobSetupError, match=rf"^job.json is invalid: {field}: "):
+            parse_job_config({"TaskType": "text-classification", field: value}, "job.json")
+
+    def test_stopping_conditions_are_ground_truths(self):
+        raw = json.loads('{"TaskType": "text-classification", "StoppingConditions":'
+                         ' {"MaxHumanLabeledObjectCount": 500, "MaxPercentageOfInputDatasetLabeled": 90}}')
+        conditions = parse_job_config(raw, "job.json").StoppingConditions
+        assert (conditions.MaxHumanLabeledObjectCount, conditions.MaxPercentageOfInputDatasetLabeled) == (500, 90)
+        only_one = parse_job_config({"TaskType": "text-classification",
+                                     "StoppingConditions": {"MaxPercentageOfInputDatasetLabeled": 100}}, "job.json")
+        assert only_one.StoppingConditions.MaxHumanLabeledObjectCount is None
+
+    @pytest.mark.parametrize("conditions,named", [
+        ({"MaxHumanLabeledObjectCount": 0}, "StoppingConditions.MaxHumanLabeledObjectCount: Input should be greater"),
+        ({"MaxHumanLabeledObjectCount": 2.5}, "StoppingConditions.MaxHumanLabeledObjectCount: Input should be a valid"),
+        ({"MaxPercentageOfInputDatasetLabeled": 0}, "StoppingConditions.MaxPercentageOfInputDatasetLabeled: "),
+        ({"MaxPercentageOfInputDatasetLabeled": 101},
+         "StoppingConditions.MaxPercentageOfInputDatasetLabeled: Input should be less than or equal to 100"),
+        ({"MaxHumanCount": 10}, "StoppingConditions.MaxHumanCount: Extra inputs are not permitted"),
+    ])
+    def test_bad_stopping_condition_is_named(self, conditions, named):
+        with pytest.raises(JobSetupError) as raised:
+            parse_job_config({"TaskType": "text-classification", "StoppingConditions": conditions}, "job.json")
+        assert str(raised.value).startswith(f"job.json is invalid: {named}")
 
     def test_several_problems_are_all_listed(self):
         with pytest.raises(JobSetupError) as raised:

@@ -1,5 +1,6 @@
-"""The output manifest, in Ground Truth's format, and report.json
-(logic/labels.py, logic/output.py, logic/report.py)."""
+"""The output manifest, in Ground Truth's format (logic/labels.py, logic/output.py).
+
+report.json is specified in test_report.py."""
 
 import json
 
@@ -8,8 +9,6 @@ import pytest
 from labeling.logic.labels import DuplicateLabelError, merged_by_id
 from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, MissingLabelError, groundtruth_job_name, output_lines
-from labeling.logic.report import build_report
-from labeling.models.job import JobConfig
 from labeling.task_types import task_type
 
 TEXT = task_type("text-classification")
@@ -132,104 +131,3 @@ class TestOutputLines:
     def test_label_for_no_input_line_is_an_error(self):
         with pytest.raises(MissingLabelError, match=r"^label for item 3 matches no input line$"):
             self.lines([human(0, 0), human(1, 1), human(2, 2), machine(3, 0, 0.99)])
-
-
-# --- report.json ----------------------------------------------------------------------------
-
-SETTINGS = JobConfig(TaskType="text-classification", LabelAttributeName="topic", HumanPricePerAnswerUSD=0.08)
-
-
-def iteration(k, *, machine_labeled, threshold=None, accuracy=None, bound=0.0, training=0.0, transform=0.0):
-    """An iteration summary as ApplyThreshold writes it."""
-    return {
-        "iteration": k, "humanBatch": 200, "calibrationSampleSize": 100,
-        "threshold": {"value": threshold, "calibrationSize": 100, "calibrationAccepted": 60 if threshold else 0,
-                      "estimatedAccuracy": accuracy, "lowerBound": bound},
-        "machineLabeled": machine_labeled, "leftUnlabeled": 0,
-        "trainingSeconds": training, "transformSeconds": transform,
-    }
-
-
-ITERATIONS = [
-    iteration(0, machine_labeled=0, threshold=None, accuracy=None, bound=0.0, training=900, transform=180),
-    iteration(1, machine_labeled=700, threshold=0.9, accuracy=0.98, bound=0.955, training=1800, transform=360),
-    iteration(2, machine_labeled=300, threshold=0.85, accuracy=0.96, bound=0.951, training=900, transform=180),
-]
-
-
-class TestReport:
-    def report(self, **overrides):
-        args = dict(
-            job_name="bbc-news", settings=SETTINGS, task=TEXT, automated=True,
-            counters=Counters(TotalLabeled=1600, HumanLabeled=600, MachineLabeled=1000),
-            iterations=ITERATIONS, human_answers=600,
-        )
-        args.update(overrides)
-        return build_report(**args)
-
-    def test_names_the_job_and_its_settings(self):
-        report = self.report()
-        assert report["job"] == "bbc-news"
-        assert report["status"] == "Completed"
-        assert report["taskType"] == "text-classification"
-        assert report["labelAttributeName"] == "topic"
-        assert report["automatedLabeling"] is True
-        assert report["iterations"] == ITERATIONS
-        assert report["settings"] == SETTINGS.model_dump()
-
-    def test_reports_ground_truths_counters(self):
-        assert self.report()["counters"] == {
-            "TotalLabeled": 1600, "HumanLabeled": 600, "MachineLabeled": 1000,
-            "FailedNonRetryableError": 0, "Unlabeled": 0,
-        }
-
-    def test_machine_accuracy_is_weighted_by_labels_per_iteration(self):
-        accuracy = self.report()["accuracy"]
-        assert accuracy["target"] == 0.95 and accuracy["confidenceLevel"] == 0.95
-        assert accuracy["machineLabelsEstimated"] == pytest.approx((0.98 * 700 + 0.96 * 300) / 1000)
-        assert accuracy["machineLabelsLowerBound"] == pytest.approx((0.955 * 700 + 0.951 * 300) / 1000)
-        # Human labels count as correct.
-        assert accuracy["overallEstimated"] == pytest.approx((600 + 0.974 * 1000) / 1600)
-
-    def test_all_human_job_has_no_machine_estimate(self):
-        report = self.report(
-            automated=False, counters=Counters(TotalLabeled=500, HumanLabeled=500), iterations=[], human_answers=500,
-        )
-        assert report["automatedLabeling"] is False
-        assert report["accuracy"]["machineLabelsEstimated"] is None
-        assert report["accuracy"]["machineLabelsLowerBound"] is None
-        assert report["accuracy"]["overallEstimated"] == 1.0
-
-    def test_empty_job_does_not_divide_by_zero(self):
-        report = self.report(counters=Counters(), iterations=[], human_answers=0)
-        assert report["accuracy"]["overallEstimated"] == 0.0
-        assert report["cost"]["totalUSD"] == 0.0
-
-    def test_cost_of_humans_and_instances_against_an_all_human_job(self):
-        cost = self.report()["cost"]
-        # 3600 s training and 720 s transform at the text-classification prices.
-        assert cost == {
-            "humanAnswers": 600,
-            "humanUSD": 48.0,
-            "trainingInstanceHours": 1.0,
-            "trainingUSD": 0.408,
-            "inferenceInstanceHours": 0.2,
-            "inferenceUSD": 0.048,
-            "totalUSD": 48.456,
-            "allHumanUSD": 128.0,
-            "savedUSD": 79.544,
-        }
-
-    def test_all_human_cost_counts_every_worker_per_item(self):
-        settings = JobConfig(TaskType="image-classification", NumberOfHumanWorkersPerDataObject=3,
-                             HumanPricePerAnswerUSD=0.1)
-        cost = self.report(settings=settings, task=task_type("image-classification"), human_answers=1800)["cost"]
-        assert cost["humanUSD"] == pytest.approx(180.0)
-        assert cost["trainingUSD"] == pytest.approx(3.825)
-        assert cost["inferenceUSD"] == pytest.approx(0.2 * 0.204)
-        assert cost["allHumanUSD"] == pytest.approx(1600 * 3 * 0.1)
-        assert cost["savedUSD"] == pytest.approx(480 - 180 - 3.825 - 0.0408)
-
-    def test_report_is_json_serializable(self):
-        report = self.report()
-        assert json.loads(json.dumps(report)) == report

@@ -17,7 +17,7 @@ import pytest
 CONTAINER = Path(__file__).resolve().parents[2] / "containers" / "text-classification"
 sys.path.insert(0, str(CONTAINER))
 
-from text_classifier import classifier  # noqa: E402
+from text_classifier import classifier, sketch  # noqa: E402
 
 SPORT, COOKING, WEATHER = 0, 1, 2
 TRAIN = {
@@ -183,11 +183,14 @@ def test_serve_predicts_held_out_sentences(trained):
             assert p["scores"][3] == 0.0  # never seen in training
             assert p["label"] == int(np.argmax(p["scores"]))
             assert p["confidence"] == pytest.approx(max(p["scores"]), abs=1e-6)
+            assert len(p["sketch"]) == 32 and int(p["sketch"], 16) >= 0  # 128 bits, hex
+        assert len({p["sketch"] for p in predictions}) == len(HELD_OUT)
         correct = sum(p["label"] == label for p, (_, label) in zip(predictions, HELD_OUT, strict=True))
         assert correct >= len(HELD_OUT) - 1, predictions
 
         status, _, text = _post(port, json.dumps({"source": HELD_OUT[0][0]}).encode(), "application/json")
         assert status == 200 and len(text.splitlines()) == 1 and json.loads(text)["label"] == SPORT
+        assert json.loads(text)["sketch"] == predictions[0]["sketch"]  # the same item, the same sketch
 
         bad = json.dumps({"source": "fine"}) + "\n" + json.dumps({"text": "no source"}) + "\n"
         status, _, text = _post(port, bad.encode())
@@ -251,3 +254,27 @@ def test_single_class_predicts_it_with_full_confidence():
     estimator = classifier.fit(X, np.full(5, 2), C=10.0)
     scores = classifier.full_scores(estimator, X[:3], label_count=3)
     assert scores.tolist() == [[0.0, 0.0, 1.0]] * 3
+
+
+def _hamming(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def test_sketch_distance_tracks_the_angle_between_embeddings():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=384)
+    base /= np.linalg.norm(base)
+    noise = rng.normal(size=384)
+    noise -= noise @ base * base
+    noise /= np.linalg.norm(noise)
+
+    def at_cosine(c):
+        return c * base + np.sqrt(1 - c * c) * noise
+
+    same, close, related, orthogonal = sketch.sketches(np.stack(
+        [base, at_cosine(0.995), at_cosine(0.9), at_cosine(0.0)]).astype(np.float32))
+    (again,) = sketch.sketches(base[None, :].astype(np.float32))
+    assert again == same  # fixed hyperplanes: the same embedding always gets the same sketch
+    assert _hamming(same, close) <= 8 < _hamming(same, related)  # the default NearDuplicateMaxBits
+    assert 40 <= _hamming(same, orthogonal) <= 88  # 64 expected at 90 degrees
+    assert sketch.sketches(np.zeros((0, 384))) == []

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import time
+from pathlib import Path
 
 import boto3
 import pytest
 
+from autolabel import runner
 from autolabel.localcloud.cloud import LocalCloud
 from autolabel.runner import RunError, RunRequest, run
 from labeling.layout import JobLayout
+from labeling.logic import job_setup
 from tests.conftest import read_jsonl
+
+TEXT_CONTAINER = Path(__file__).resolve().parents[2] / "containers" / "text-classification"
 
 
 @pytest.fixture
@@ -120,3 +127,110 @@ def test_uploads_start_one_execution_per_job_and_answers_are_stored_as_they_arri
         assert len(remaining) == 11
         status = sfn.describe_execution(executionArn=executions[0]["executionArn"])["status"]
         assert status == "RUNNING"  # HumanLabeling waits until the batch is complete
+
+
+# --- stopping conditions ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def execution_history(monkeypatch):
+    """The finished execution's history events, captured before the local cloud goes away."""
+    captured = {}
+    wait = runner._wait
+
+    def waiting(cloud, execution_arn, workforce, out):
+        described = wait(cloud, execution_arn, workforce, out)
+        captured["events"] = runner._history(boto3.client("stepfunctions"), execution_arn)
+        return described
+
+    monkeypatch.setattr(runner, "_wait", waiting)
+    return captured
+
+
+def _entered(events, state):
+    return [json.loads(e["stateEnteredEventDetails"]["input"]) for e in events
+            if e.get("stateEnteredEventDetails", {}).get("name") == state]
+
+
+def _assert_stopped_by_the_human_cap(out_dir, events, inputs, cap):
+    out = read_jsonl(out_dir / "manifests" / "output" / "output.manifest")
+    assert [line["source"] for line in out] == [line["source"] for line in inputs]  # every item, in input order
+    human = [line for line in out if line.get("label-metadata", {}).get("human-annotated") == "yes"]
+    unlabeled = [line for line in out if "label" not in line]
+    assert len(human) <= cap and unlabeled
+    for line in unlabeled:
+        assert set(line) == {"source", "article-id", "label-metadata"}
+        assert "MaxHumanLabeledObjectCount" in line["label-metadata"]["failure-reason"]
+        assert line["label-metadata"]["job-name"].startswith("labeling-job/")
+    (final,) = _entered(events, "WriteOutput")
+    assert final["stopReason"] == "MaxHumanLabeledObjectCount"
+    assert final["counts"]["humanLabeled"] == len(human) and final["counts"]["pool"] == len(unlabeled)
+    assert len(_entered(events, "StoppingConditionMet")) == 1
+    return human, unlabeled
+
+
+def test_a_human_only_job_stops_at_its_human_label_cap(
+        small_job, bbc_news, tmp_path, synthesized_app, execution_history):
+    request = _request(small_job, bbc_news, tmp_path, StoppingConditions={"MaxHumanLabeledObjectCount": 40})
+    report = run(request, app=synthesized_app)
+    human, unlabeled = _assert_stopped_by_the_human_cap(
+        tmp_path / "out", execution_history["events"], read_jsonl(small_job), cap=40)
+    # Batches of 25 then 15 (cut to the cap); the last 20 items, in input order, are left.
+    assert len(human) == 40 and len(unlabeled) == 20
+    assert report["counters"] == {"TotalLabeled": 40, "HumanLabeled": 40, "MachineLabeled": 0,
+                                  "FailedNonRetryableError": 0, "Unlabeled": 20}
+    assert len(list((tmp_path / "out" / "annotations" / "worker-response").rglob("*.json"))) == 40
+
+
+@pytest.fixture(scope="module")
+def headlines(bbc_news, tmp_path_factory):
+    """300 BBC News headlines: short texts, quick to embed."""
+    folder = tmp_path_factory.mktemp("headlines")
+    manifest, answers, seen = [], [], set()
+    for line in read_jsonl(bbc_news["answers"])[::7]:  # every topic
+        source = line["source"].split("\n", 1)[0]
+        if source not in seen and len(manifest) < 300:
+            seen.add(source)
+            manifest.append({"source": source, "article-id": line["article-id"]})
+            answers.append({**line, "source": source})
+    paths = {"manifest": folder / "input.manifest", "answers": folder / "answers.manifest"}
+    for name, records in (("manifest", manifest), ("answers", answers)):
+        paths[name].write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    # Embedded once here, into the cache the local cloud gives a job's SageMaker processes
+    # (LocalCloud: <workdir>/embedding-cache), so that they need not each load the model.
+    sys.path.insert(0, str(TEXT_CONTAINER))
+    from text_classifier.cache import EmbeddingCache
+    from text_classifier.embedding import MODEL_NAME, Embedder
+
+    paths["embedding-cache"] = folder / "embedding-cache"
+    Embedder(EmbeddingCache(str(paths["embedding-cache"]), MODEL_NAME)).encode([r["source"] for r in manifest])
+    return {**paths, "labels": bbc_news["labels"]}
+
+
+def test_an_automated_job_stops_when_its_human_budget_cannot_hold_a_calibration_sample(
+        headlines, tmp_path, synthesized_app, execution_history, monkeypatch):
+    # Ground Truth's 1,250-item floor, lowered so that a small job takes the automated path quickly.
+    monkeypatch.setattr(job_setup, "AUTOMATED_LABELING_MIN_ITEMS", 200)
+    # Batches: 80 + 60 calibration; then 80 (20 most ambiguous + 60 calibration); then 10 left of
+    # the cap, less than a calibration sample: no more batches.
+    request = RunRequest(
+        manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
+        answers=headlines["answers"], output=tmp_path / "out", workdir=tmp_path / "work", job_name="capped",
+        settings={"MaxConcurrentTaskCount": 80, "CalibrationSampleSize": 60,
+                  "StoppingConditions": {"MaxHumanLabeledObjectCount": 230}},
+    )
+    shutil.copytree(headlines["embedding-cache"], tmp_path / "work" / "embedding-cache")
+    report = run(request, app=synthesized_app)
+    events = execution_history["events"]
+    human, unlabeled = _assert_stopped_by_the_human_cap(
+        tmp_path / "out", events, read_jsonl(headlines["manifest"]), cap=230)
+    assert report["automatedLabeling"] is True
+    batches = [state["batch"] for state in _entered(events, "HumanLabeling")]
+    assert [(b["size"], b["calibrationSize"]) for b in batches] == [(140, 60), (80, 60)]
+    counters = report["counters"]
+    assert counters["HumanLabeled"] == len(human) == 220
+    assert counters["Unlabeled"] == len(unlabeled) > 0
+    assert counters["TotalLabeled"] + counters["Unlabeled"] == 300
+    # The second batch was chosen from the model's pool lines: ambiguity and the container's sketch.
+    remaining = read_jsonl(tmp_path / "out" / "activelearning" / "iteration-0" / "remaining.jsonl")
+    assert all(set(line) == {"id", "source", "ambiguity", "sketch"} and len(line["sketch"]) == 32
+               for line in remaining)

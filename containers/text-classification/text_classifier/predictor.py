@@ -1,10 +1,10 @@
-"""A trained model (model/) plus the embedder: texts in, label/confidence/scores out."""
+"""A trained model (model/) plus the embedder: texts in, label/confidence/scores/sketch out."""
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from . import classifier
+from . import classifier, sketch
 from .embedding import MODEL_NAME, Embedder
 
 
@@ -26,12 +26,15 @@ class Predictor:
         return cls(estimator, int(meta["label_count"]), embedder)
 
     def predict(self, texts: Sequence[str]) -> list[dict]:
-        scores = classifier.full_scores(self.estimator, self.embedder.encode(texts), self.label_count)
+        """One prediction per text; `sketch` lets the labeling loop spot near-duplicates (sketch.py)."""
+        vectors = self.embedder.encode(texts)
+        scores = classifier.full_scores(self.estimator, vectors, self.label_count)
         return [
             {
                 "label": int(np.argmax(row)),
                 "confidence": float(np.max(row)),
                 "scores": [round(float(s), 6) for s in row],
+                "sketch": item_sketch,
             }
-            for row in scores
+            for row, item_sketch in zip(scores, sketch.sketches(vectors), strict=True)
         ]

@@ -53,6 +53,11 @@ def write_json(bucket: str, key: str, value: Any) -> None:
     )
 
 
+def write_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
+    # The content type lets the S3 console and a browser show the file instead of downloading it.
+    _client().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
 def exists(bucket: str, key: str) -> bool:
     response = _client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(o["Key"] == key for o in response.get("Contents", []))

@@ -1,7 +1,8 @@
 """ApplyThreshold: accept the pool's machine labels at or above the threshold.
 
-What the model does not label stays in the pool, with its ambiguity (margin)
-for SelectAmbiguous.
+What the model does not label stays in the pool, with its ambiguity (scored by
+job.json's ActiveLearningStrategy) and its embedding sketch when the container
+gives one, for SelectAmbiguous.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from labeling.dal import s3
 from labeling.layout import s3_uri, split_s3_uri
 from labeling.logic.output import creation_date
 from labeling.logic.predictions import paired_with_predictions, prediction_key
-from labeling.logic.sampling import margin
+from labeling.logic.sampling import ambiguity
 from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
 
@@ -28,6 +29,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     layout = state.job.layout
     bucket, pool_key = split_s3_uri(step.pool_data_uri)
     threshold = state.threshold.value
+    strategy = state.job.settings.ActiveLearningStrategy
     created = creation_date()
     pairs = paired_with_predictions(
         s3.read_jsonl(bucket, pool_key),
@@ -40,7 +42,11 @@ def handler(state: JobState, context: LambdaContext) -> dict:
                 accepted.write({"id": item["id"], "label": prediction["label"],
                                 "confidence": prediction["confidence"], "human": False, "createdAt": created})
             else:
-                remaining.write({**item, "margin": margin(prediction["scores"])})
+                # Rounded to keep pool lines small: 6 digits rank the items as well as 17 do.
+                line = {**item, "ambiguity": round(ambiguity(prediction["scores"], strategy), 6)}
+                if prediction.get("sketch"):
+                    line["sketch"] = prediction["sketch"]
+                remaining.write(line)
     state.counts.machine_labeled += accepted.count
     state.counts.pool = remaining.count
     state.pool_uri = s3_uri(bucket, layout.remaining(k))

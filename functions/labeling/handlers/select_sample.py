@@ -1,7 +1,8 @@
 """SelectSample: the first human batch, a seeded random sample of the items.
 
 It is split into a training part and a calibration part; everything else
-becomes the pool of unlabeled items.
+becomes the pool of unlabeled items. A MaxHumanLabeledObjectCount below a full
+first batch cuts it (logic/batches.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
 from labeling.dal.batch_files import write_batch_and_pool
-from labeling.logic import batches
+from labeling.logic import batches, stopping
 from labeling.logic.manifest import work_items
 from labeling.models.state import JobState
 from labeling.observability import logger, tracer
@@ -32,5 +33,6 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     batch = batches.first_batch(
         items, size=settings.MaxConcurrentTaskCount, calibration_size=settings.CalibrationSampleSize,
         automated=state.job.automated, rng=batches.iteration_rng(settings.Seed, state.iteration),
+        human_budget=stopping.human_budget(settings.StoppingConditions, state.counts.human_labeled),
     )
     return write_batch_and_pool(state, batch, items()).dump()

@@ -41,6 +41,25 @@ def classification_line(
     return out
 
 
+def unlabeled_line(
+    record: dict[str, Any], stop_reason: str, *, attribute: str, task: TaskType, job_name: str
+) -> dict[str, Any]:
+    """An input line the job did not label because a stopping condition ended it.
+
+    Ground Truth writes such objects with no `<attribute>` and a `failure-reason` in
+    `<attribute>-metadata`, so tools that read labels skip them and the reason shows.
+    A stale `<attribute>` already in the input line is dropped: it is not this job's label.
+    """
+    out = {key: value for key, value in record.items() if key != attribute}
+    out[f"{attribute}-metadata"] = {
+        "failure-reason": f"StoppingConditionMet: the labeling job stopped at its stopping condition "
+                          f"{stop_reason} before this object was labeled",
+        "type": task.groundtruth_type,
+        "job-name": groundtruth_job_name(job_name),
+    }
+    return out
+
+
 @dataclass
 class Counters:
     """Job counters as Ground Truth names them (DescribeLabelingJob's LabelCounters)."""
@@ -53,23 +72,30 @@ class Counters:
 
 
 def output_lines(
-    records: Iterable[dict[str, Any]], labels: Iterator[dict[str, Any]], counters: Counters, **fmt: Any
+    records: Iterable[dict[str, Any]], labels: Iterator[dict[str, Any]], counters: Counters, *,
+    stop_reason: str | None = None, **fmt: Any,
 ) -> Iterator[dict[str, Any]]:
     """Join the input manifest with id-ordered labels, counting as it goes.
 
-    Every input line comes out exactly once; an item without a label is an
-    error, since the loop runs until every item is labeled.
+    Every input line comes out exactly once. An item without a label is an error,
+    since the loop runs until every item is labeled, unless a stopping condition
+    (`stop_reason`) ended the job: then it is written unlabeled and counted as Unlabeled.
     """
     pending = next(labels, None)
     for item_id, record in enumerate(records):
-        if pending is None or pending["id"] != item_id:
-            raise MissingLabelError(f"item {item_id} (item number {item_id + 1}, blank lines not counted) has no label")
-        label, pending = pending, next(labels, None)
-        counters.TotalLabeled += 1
-        if label["human"]:
-            counters.HumanLabeled += 1
+        if pending is not None and pending["id"] == item_id:
+            label, pending = pending, next(labels, None)
+            counters.TotalLabeled += 1
+            if label["human"]:
+                counters.HumanLabeled += 1
+            else:
+                counters.MachineLabeled += 1
+            yield classification_line(record, label, **fmt)
+        elif stop_reason:
+            counters.Unlabeled += 1
+            yield unlabeled_line(record, stop_reason, attribute=fmt["attribute"], task=fmt["task"],
+                                 job_name=fmt["job_name"])
         else:
-            counters.MachineLabeled += 1
-        yield classification_line(record, label, **fmt)
+            raise MissingLabelError(f"item {item_id} (item number {item_id + 1}, blank lines not counted) has no label")
     if pending is not None:
         raise MissingLabelError(f"label for item {pending['id']} matches no input line")

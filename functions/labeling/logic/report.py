@@ -1,40 +1,147 @@
-"""report.json: what humans labeled, what models labeled, the accuracy estimate and the cost."""
+"""report.json: who labeled what in each iteration, the accuracy promise and the cost.
+
+report.md (logic/report_summary.py) is rendered from this report alone, so the two
+never disagree.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from labeling.logic.output import Counters
 from labeling.models.job import JobConfig
 from labeling.task_types import TaskType
 
+# What the instance-hours below measure, stated in the report so nobody mistakes them for a bill.
+INSTANCE_HOURS_ARE = (
+    "the run time of the job's SageMaker training and transform jobs, one instance each (start to end "
+    "as SageMaker reports it, which is what it bills, in AWS; wall time of the local processes on the local cloud)"
+)
 
-def _weighted(iterations: list[dict[str, Any]], key: str) -> float | None:
-    weight = sum(it["machineLabeled"] for it in iterations)
+
+@dataclass
+class IterationLabels:
+    """What one iteration's label files hold, counted while WriteOutput streams them."""
+
+    human: int = 0
+    human_answers: int = 0
+    machine: int = 0
+
+    def counting(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            if record["human"]:
+                self.human += 1
+                self.human_answers += record.get("workers", 0)
+            else:
+                self.machine += 1
+            yield record
+
+
+def iteration_rows(
+    labels: list[IterationLabels], summaries: list[dict[str, Any] | None], items: int,
+) -> list[dict[str, Any]]:
+    """One row per iteration: labels counted in the label files, the model's part from ApplyThreshold's summary.
+
+    An iteration without a summary trained no model: humans labeled its batch alone
+    (a small job, or the last batch of a job when too few items were left to calibrate on).
+    One without labels too never ran: a stopping condition ended the job before its batch.
+    """
+    rows, unlabeled = [], items
+    for k, (counted, summary) in enumerate(zip(labels, summaries, strict=True)):
+        if summary is None and not counted.human + counted.machine:
+            continue
+        unlabeled -= counted.human + counted.machine
+        rows.append({
+            "iteration": k,
+            "humanLabeled": counted.human,
+            # The random part of humanLabeled that calibrated the threshold (held out of training).
+            "calibrationSampleSize": summary["calibrationSampleSize"] if summary else 0,
+            "humanAnswers": counted.human_answers,
+            "modelTrained": summary is not None,
+            "machineLabeled": counted.machine,
+            # value, estimatedAccuracy, lowerBound, calibrationAccepted, calibrationSize (models/state.py Threshold)
+            "threshold": summary["threshold"] if summary else None,
+            "leftUnlabeled": unlabeled,
+            "trainingSeconds": summary["trainingSeconds"] if summary else 0.0,
+            "transformSeconds": summary["transformSeconds"] if summary else 0.0,
+        })
+    return rows
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "iterations": len(rows),
+        "modelsTrained": sum(row["modelTrained"] for row in rows),
+        **{key: sum(row[key] for row in rows) for key in (
+            "humanLabeled", "calibrationSampleSize", "humanAnswers", "machineLabeled",
+            "trainingSeconds", "transformSeconds",
+        )},
+    }
+
+
+def _machine_labeled(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [row for row in rows if row["machineLabeled"]]
+
+
+def _weighted(rows: list[dict[str, Any]], key: str) -> float | None:
+    labeled = _machine_labeled(rows)
+    weight = sum(row["machineLabeled"] for row in labeled)
     if not weight:
         return None
-    return sum(it["threshold"][key] * it["machineLabeled"] for it in iterations if it["machineLabeled"]) / weight
+    return sum(row["threshold"][key] * row["machineLabeled"] for row in labeled) / weight
+
+
+def accuracy(rows: list[dict[str, Any]], counters: Counters, settings: JobConfig) -> dict[str, Any]:
+    machine_accuracy = _weighted(rows, "estimatedAccuracy")
+    labeled = _machine_labeled(rows)
+    return {
+        "target": settings.TargetAccuracy,
+        "confidenceLevel": settings.ConfidenceLevel,
+        # Each iteration's bound holds at the confidence level for that iteration's machine labels;
+        # the weighted mean is what the bounds say about all machine labels together.
+        "machineLabelsEstimated": machine_accuracy,
+        "machineLabelsLowerBound": _weighted(rows, "lowerBound"),
+        "lowestIterationLowerBound": min((row["threshold"]["lowerBound"] for row in labeled), default=None),
+        # Human labels count as correct; machine labels at their calibration estimate.
+        "overallEstimated": (
+            counters.HumanLabeled + (machine_accuracy or 0.0) * counters.MachineLabeled
+        ) / (counters.TotalLabeled or 1),
+    }
+
+
+def _instance_use(job: str, instance_type: str, seconds: float, usd_per_hour: float) -> dict[str, Any]:
+    hours = seconds / 3600
+    return {
+        "job": job, "instanceType": instance_type, "instanceHours": round(hours, 4),
+        "onDemandUSDPerHour": usd_per_hour, "costUSD": round(hours * usd_per_hour, 4),
+    }
 
 
 def cost_estimate(
-    iterations: list[dict[str, Any]], human_answers: int, total_items: int, settings: JobConfig, task: TaskType
-) -> dict[str, float]:
-    training_hours = sum(it["trainingSeconds"] for it in iterations) / 3600
-    inference_hours = sum(it["transformSeconds"] for it in iterations) / 3600
+    rows: list[dict[str, Any]], human_answers: int, labeled_items: int, settings: JobConfig, task: TaskType
+) -> dict[str, Any]:
+    """Human answers at the job's price per answer, SageMaker instance-hours at each pinned type's on-demand price."""
+    instances = [
+        _instance_use("training", task.training_instance, sum(row["trainingSeconds"] for row in rows),
+                      task.training_usd_per_hour),
+        _instance_use("transform", task.inference_instance, sum(row["transformSeconds"] for row in rows),
+                      task.inference_usd_per_hour),
+    ]
     human = human_answers * settings.HumanPricePerAnswerUSD
-    training = training_hours * task.training_usd_per_hour
-    inference = inference_hours * task.inference_usd_per_hour
-    all_human = total_items * settings.NumberOfHumanWorkersPerDataObject * settings.HumanPricePerAnswerUSD
-    total = human + training + inference
+    total = human + sum(use["costUSD"] for use in instances)
+    all_human_answers = labeled_items * settings.NumberOfHumanWorkersPerDataObject
+    all_human = all_human_answers * settings.HumanPricePerAnswerUSD
     return {
         "humanAnswers": human_answers,
+        "humanPricePerAnswerUSD": settings.HumanPricePerAnswerUSD,
         "humanUSD": round(human, 4),
-        "trainingInstanceHours": round(training_hours, 4),
-        "trainingUSD": round(training, 4),
-        "inferenceInstanceHours": round(inference_hours, 4),
-        "inferenceUSD": round(inference, 4),
+        "instances": instances,
+        "instanceHoursAre": INSTANCE_HOURS_ARE,
         "totalUSD": round(total, 4),
+        # The items this job labeled, every one answered by NumberOfHumanWorkersPerDataObject workers.
+        "allHumanAnswers": all_human_answers,
         "allHumanUSD": round(all_human, 4),
         "savedUSD": round(all_human - total, 4),
     }
@@ -42,29 +149,23 @@ def cost_estimate(
 
 def build_report(
     *, job_name: str, settings: JobConfig, task: TaskType, automated: bool, counters: Counters,
-    iterations: list[dict[str, Any]], human_answers: int,
+    labels: list[IterationLabels], summaries: list[dict[str, Any] | None], stop_reason: str | None = None,
 ) -> dict[str, Any]:
-    machine_accuracy = _weighted(iterations, "estimatedAccuracy")
-    machine_bound = _weighted(iterations, "lowerBound")
-    total = counters.TotalLabeled or 1
+    """labels and summaries: one per iteration, in order (a summary is None where no model was trained)."""
+    rows = iteration_rows(labels, summaries, counters.TotalLabeled + counters.Unlabeled)
+    summed = totals(rows)
     return {
         "job": job_name,
-        "status": "Completed",
+        # Stopped: a stopping condition of job.json ended the job with counters.Unlabeled items left.
+        "status": "Stopped" if stop_reason else "Completed",
+        "stopReason": stop_reason,
         "taskType": settings.TaskType,
         "labelAttributeName": settings.LabelAttributeName,
         "automatedLabeling": automated,
         "counters": asdict(counters),
-        "iterations": iterations,
-        "accuracy": {
-            "target": settings.TargetAccuracy,
-            "confidenceLevel": settings.ConfidenceLevel,
-            # Human labels count as correct; machine labels at their calibration estimate.
-            "machineLabelsEstimated": machine_accuracy,
-            "machineLabelsLowerBound": machine_bound,
-            "overallEstimated": (
-                counters.HumanLabeled + (machine_accuracy or 0.0) * counters.MachineLabeled
-            ) / total,
-        },
-        "cost": cost_estimate(iterations, human_answers, counters.TotalLabeled, settings, task),
+        "iterations": rows,
+        "totals": summed,
+        "accuracy": accuracy(rows, counters, settings),
+        "cost": cost_estimate(rows, summed["humanAnswers"], counters.TotalLabeled, settings, task),
         "settings": settings.model_dump(),
     }

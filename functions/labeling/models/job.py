@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from labeling.task_types import TASK_TYPES
 
 # Ground Truth runs automated labeling only on data sets of at least this many items.
 AUTOMATED_LABELING_MIN_ITEMS = 1250
+
+
+class LabelingJobStoppingConditions(BaseModel):
+    """job.json's StoppingConditions, as in Ground Truth's CreateLabelingJob: limits that end a job early.
+
+    MaxHumanLabeledObjectCount caps the items humans label over the whole job: each human
+    batch is cut to what is left of it (the calibration part stays whole), and once what is
+    left cannot hold a calibration sample (automated jobs, whose every batch needs a whole one
+    for the threshold) or is 0 (human-only jobs), no further batch is sent, unless everything
+    still unlabeled fits in it; the job then finishes with what is labeled (logic/batches.py).
+    MaxPercentageOfInputDatasetLabeled: once human plus machine labels reach this share of
+    the items, the job finishes after that iteration. Either way the items left unlabeled
+    are written to the output manifest without a label, with a `failure-reason` (logic/output.py).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    MaxHumanLabeledObjectCount: int | None = Field(None, ge=1)
+    MaxPercentageOfInputDatasetLabeled: int | None = Field(None, ge=1, le=100)
 
 
 class JobConfig(BaseModel):
@@ -30,6 +51,19 @@ class JobConfig(BaseModel):
     # calibrate the threshold on the pool it is applied to.
     CalibrationSampleSize: int = Field(100, ge=10, le=5_000)
     NumberOfHumanWorkersPerDataObject: int = Field(1, ge=1, le=9)
+    # How the last model's ambiguity about an item is scored for active learning:
+    # "margin" = 1 - (top score - runner-up), "entropy" = entropy of the scores / log(classes).
+    ActiveLearningStrategy: Literal["margin", "entropy"] = "margin"
+    # Near-duplicate guard for the ambiguous part of a human batch: items whose 128-bit
+    # embedding sketches (SimHash) differ in at most this many bits are near-duplicates, and
+    # only the most ambiguous of them goes into a batch (a human label on one teaches the model
+    # as much as on both). Two sketches differ in 128 * angle / pi bits on average, so 8 bits
+    # is ~11 degrees, cosine ~0.98: rewordings of the same text, while items merely on the same
+    # topic (cosine 0.9, ~18 bits) are kept apart with over 99% probability. 0 turns the guard
+    # off (a plain count, no sentinel value; a 0-bit radius would only catch identical sketches,
+    # which the default catches too).
+    NearDuplicateMaxBits: int = Field(8, ge=0, le=64)
+    StoppingConditions: LabelingJobStoppingConditions | None = None
     Seed: int = 0
     # Cost model, USD: what one human answer costs (Ground Truth's per-object fee
     # plus a public-workforce price); SageMaker instance prices come from the task-type table.

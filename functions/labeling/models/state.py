@@ -98,6 +98,10 @@ class JobState(_Model):
     validation_transform: SageMakerRun | None = Field(None, alias="validationTransform")
     pool_transform: SageMakerRun | None = Field(None, alias="poolTransform")
     threshold: Threshold | None = None
+    # The stopping condition that ended the job (e.g. "MaxHumanLabeledObjectCount"), set by
+    # SelectAmbiguous; None while the job runs and when it ends with every item labeled.
+    # MoreToLabel? goes to WriteOutput when it is set.
+    stop_reason: str | None = Field(None, alias="stopReason")
 
     def dump(self) -> dict:
         return self.model_dump(by_alias=True, mode="json")

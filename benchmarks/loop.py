@@ -1,0 +1,142 @@
+"""The labeling loop, simulated in-process with the pipeline's own selection and threshold code.
+
+It runs the same steps as the state machine (SelectSample, HumanLabeling,
+ConsolidateAnnotations, Train, Transform, ComputeThreshold, ApplyThreshold,
+SelectAmbiguous) with the same functions from functions/labeling/logic, but
+with the model in-process and the gold labels standing in for human answers.
+What it leaves out is plumbing (S3, Step Functions, SageMaker processes), which
+the end-to-end tests cover.
+
+Rules compared (`Rule`):
+  * guarantee: the product's rule, ComputeThreshold's bound-based threshold and
+    the most ambiguous items for humans.
+  * point-estimate: the lowest threshold whose calibration accuracy reaches the
+    target (what a fixed or uncalibrated cut-off amounts to), ambiguous items.
+  * guarantee-entropy: the same with ActiveLearningStrategy "entropy".
+  * random-sampling: the product's threshold, but humans get random items
+    instead of ambiguous ones.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from benchmarks.datasets import Dataset
+from benchmarks.models import Model
+from labeling.logic import batches, sampling
+from labeling.logic.threshold import GRID, choose_threshold
+from labeling.models.job import JobConfig
+
+RULES = ("guarantee", "guarantee-entropy", "point-estimate", "random-sampling")
+# SageMaker bills each training and transform job for its whole run, of which
+# container start, data download and model load dominate at these sizes; the
+# simulation has none of that, so each job is priced at this many minutes.
+BILLED_MINUTES_PER_SAGEMAKER_JOB = 5.0
+
+
+def point_estimate_threshold(calibration: list[tuple[float, bool]], target: float) -> float | None:
+    """Lowest grid threshold whose accepted calibration items are at least `target` accurate."""
+    chosen = None
+    for threshold in GRID:
+        accepted = [correct for confidence, correct in calibration if confidence >= threshold]
+        if accepted and sum(accepted) / len(accepted) >= target:
+            chosen = threshold
+    return chosen
+
+
+@dataclass
+class IterationResult:
+    iteration: int
+    human_batch: int
+    threshold: float | None
+    machine_labeled: int
+    machine_correct: int
+
+
+@dataclass
+class RunResult:
+    dataset: str
+    rule: str
+    seed: int
+    items: int
+    human_labeled: int = 0
+    machine_labeled: int = 0
+    machine_correct: int = 0
+    sagemaker_jobs: int = 0
+    seconds: float = 0.0
+    human_items: list[int] = field(default_factory=list)
+    iterations: list[IterationResult] = field(default_factory=list)
+
+    @property
+    def machine_accuracy(self) -> float | None:
+        return self.machine_correct / self.machine_labeled if self.machine_labeled else None
+
+    @property
+    def output_accuracy(self) -> float:
+        # Simulated workers answer with the gold label, so human labels are all correct.
+        return (self.human_labeled + self.machine_correct) / self.items
+
+
+def _items(ids, extra=None) -> list[dict]:
+    return [{"id": int(i), **(extra(i) if extra else {})} for i in ids]
+
+
+def simulate(dataset: Dataset, rule: str, seed: int, settings: JobConfig) -> RunResult:
+    started = time.perf_counter()
+    result = RunResult(dataset.name, rule, seed, len(dataset))
+    X, gold = dataset.features, dataset.labels
+    strategy = "entropy" if rule == "guarantee-entropy" else settings.ActiveLearningStrategy
+    noise = random.Random(f"benchmark-random-sampling:{seed}")
+    all_items = _items(range(len(dataset)))
+    batch = batches.first_batch(
+        lambda: iter(all_items), size=settings.MaxConcurrentTaskCount,
+        calibration_size=settings.CalibrationSampleSize, automated=True, rng=batches.iteration_rng(seed, 0),
+    )
+    pool = [i for i in range(len(dataset)) if i not in {item["id"] for item in batch}]
+    human: list[int] = []
+    iteration = 0
+    while batch:
+        human += [item["id"] for item in batch]
+        calibration = [item["id"] for item in batch if item["role"] == batches.CALIBRATION]
+        record = IterationResult(iteration, len(batch), None, 0, 0)
+        result.iterations.append(record)
+        if not (pool and calibration):
+            break
+        held_out = set(calibration)
+        train = [i for i in human if i not in held_out]
+        model = Model(dataset.model, dataset.class_count, seed).fit(X[train], gold[train])
+        result.sagemaker_jobs += 3  # training, validation transform, pool transform
+        cal_scores = model.scores(X[calibration])
+        pairs = [(float(s.max()), bool(s.argmax() == gold[i])) for i, s in zip(calibration, cal_scores, strict=True)]
+        pool_scores = model.scores(X[pool])
+        if rule == "point-estimate":
+            threshold = point_estimate_threshold(pairs, settings.TargetAccuracy)
+        else:
+            threshold = choose_threshold(pairs, settings.TargetAccuracy, settings.ConfidenceLevel).threshold
+        record.threshold = threshold
+        remaining = []
+        for i, scores in zip(pool, pool_scores, strict=True):
+            if threshold is not None and scores.max() >= threshold:
+                record.machine_labeled += 1
+                record.machine_correct += int(scores.argmax() == gold[i])
+            else:
+                score = (noise.random() if rule == "random-sampling"
+                         else sampling.ambiguity(list(scores), strategy))
+                remaining.append({"id": i, "ambiguity": score,
+                                  **({"sketch": dataset.sketches[i]} if dataset.sketches else {})})
+        iteration += 1
+        batch = batches.next_batch(
+            lambda remaining=remaining: iter(remaining), len(remaining), size=settings.MaxConcurrentTaskCount,
+            calibration_size=settings.CalibrationSampleSize, scored=True,
+            rng=batches.iteration_rng(seed, iteration), max_duplicate_bits=settings.NearDuplicateMaxBits,
+        )
+        chosen = {item["id"] for item in batch}
+        pool = [item["id"] for item in remaining if item["id"] not in chosen]
+    result.human_items = human
+    result.human_labeled = len(human)
+    result.machine_labeled = sum(it.machine_labeled for it in result.iterations)
+    result.machine_correct = sum(it.machine_correct for it in result.iterations)
+    result.seconds = time.perf_counter() - started
+    return result

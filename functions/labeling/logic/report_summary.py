@@ -1,0 +1,135 @@
+"""report.md: report.json for a person to read (a table per iteration, the promise in words, the cost).
+
+Rendered from report.json alone, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NONE = "–"
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def _percent(x: float | None, digits: int = 1) -> str:
+    return NONE if x is None else f"{x:.{digits}%}"
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def _price(x: float) -> str:
+    # Prices keep their digits ($0.408 per hour); amounts are rounded to cents.
+    return f"${x:g}"
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.0%}" if whole else NONE
+
+
+def _promise(report: dict[str, Any]) -> str:
+    accuracy, machine = report["accuracy"], report["counters"]["MachineLabeled"]
+    target, confidence = _percent(accuracy["target"], 0), _percent(accuracy["confidenceLevel"], 0)
+    if not machine:
+        return (f"Machine labels: none; humans labeled every item. (Target: at least {target} correct "
+                f"with {confidence} confidence.)")
+    return (f"Machine labels: {_count(machine)} items, estimated {_percent(accuracy['machineLabelsEstimated'])} "
+            f"correct, at least {_percent(accuracy['lowestIterationLowerBound'])} with {confidence} confidence "
+            f"per iteration (target {target}). Each iteration's threshold was chosen on a fresh random "
+            f"calibration sample labeled by humans, so that bound holds for the pool it was applied to.")
+
+
+def _iteration_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| iteration | human labeled | of which calibration | machine labeled | threshold | estimated accuracy "
+        "| lower bound | calibration accepted | left unlabeled | training s | transform s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["iterations"]:
+        threshold = row["threshold"]
+        if threshold is None:
+            decision = ["no model", NONE, NONE, NONE]
+        elif threshold["value"] is None:
+            decision = ["none passed", NONE, NONE, f"0 / {_count(threshold['calibrationSize'])}"]
+        else:
+            decision = [f"{threshold['value']:g}", _percent(threshold["estimatedAccuracy"]),
+                        _percent(threshold["lowerBound"]),
+                        f"{_count(threshold['calibrationAccepted'])} / {_count(threshold['calibrationSize'])}"]
+        lines.append("| " + " | ".join([
+            str(row["iteration"]), _count(row["humanLabeled"]), _count(row["calibrationSampleSize"]),
+            _count(row["machineLabeled"]), *decision, _count(row["leftUnlabeled"]),
+            f"{row['trainingSeconds']:,.0f}", f"{row['transformSeconds']:,.0f}",
+        ]) + " |")
+    totals = report["totals"]
+    lines.append("| **total** | " + " | ".join([
+        f"**{_count(totals['humanLabeled'])}**", _count(totals["calibrationSampleSize"]),
+        f"**{_count(totals['machineLabeled'])}**", "", "", "", "", _count(report["counters"]["Unlabeled"]),
+        f"{totals['trainingSeconds']:,.0f}", f"{totals['transformSeconds']:,.0f}",
+    ]) + " |")
+    return lines
+
+
+def _cost_table(report: dict[str, Any]) -> list[str]:
+    cost = report["cost"]
+    lines = [
+        "| what | quantity | price | USD |",
+        "|---|---:|---:|---:|",
+        f"| human answers | {_count(cost['humanAnswers'])} | {_price(cost['humanPricePerAnswerUSD'])} each "
+        f"| {_usd(cost['humanUSD'])} |",
+    ]
+    for use in cost["instances"]:
+        lines.append(f"| {use['job']} on {use['instanceType']} | {use['instanceHours']:.2f} instance-hours "
+                     f"| {_price(use['onDemandUSDPerHour'])} per hour | {_usd(use['costUSD'])} |")
+    lines.append(f"| **this job** | | | **{_usd(cost['totalUSD'])}** |")
+    lines.append(f"| every item labeled by hand | {_count(cost['allHumanAnswers'])} answers "
+                 f"| {_price(cost['humanPricePerAnswerUSD'])} each | {_usd(cost['allHumanUSD'])} |")
+    return lines
+
+
+def _savings(cost: dict[str, Any]) -> str:
+    saved = cost["savedUSD"]
+    if saved >= 0:
+        return f"Saved against labeling every item by hand: {_usd(saved)} ({_share(saved, cost['allHumanUSD'])})."
+    return f"This job cost {_usd(-saved)} more than labeling every item by hand would have."
+
+
+def markdown(report: dict[str, Any], plot: str | None = None) -> str:
+    """plot: the PNG's path relative to report.md, or None when there is no plot."""
+    counters, cost = report["counters"], report["cost"]
+    total = counters["TotalLabeled"] + counters["Unlabeled"]
+    status = report["status"] + (f" ({report['stopReason']})" if report.get("stopReason") else "")
+    lines = [
+        f"# Labeling job {report['job']}: {status}",
+        "",
+        f"{report['taskType']}, label attribute `{report['labelAttributeName']}`, "
+        f"{'automated labeling' if report['automatedLabeling'] else 'human labeling only'}. "
+        f"{_count(total)} items: {_count(counters['HumanLabeled'])} labeled by humans "
+        f"({_share(counters['HumanLabeled'], total)}), {_count(counters['MachineLabeled'])} by the model "
+        f"({_share(counters['MachineLabeled'], total)}), {_count(counters['Unlabeled'])} left unlabeled.",
+        "",
+        "## The accuracy promise",
+        "",
+        _promise(report),
+        f"Counting human labels as correct, the estimated accuracy of all labels is "
+        f"{_percent(report['accuracy']['overallEstimated'])}.",
+        "",
+        "## Iterations",
+        "",
+        *_iteration_table(report),
+        "",
+        "Calibration accepted: calibration items at or above the threshold, of the calibration sample.",
+        "",
+        "## Cost estimate",
+        "",
+        *_cost_table(report),
+        "",
+        _savings(cost),
+        f"Instance-hours are {cost['instanceHoursAre']}.",
+    ]
+    if plot:
+        lines += ["", "## Accuracy against coverage", "", f"![Accuracy against coverage]({plot})"]
+    return "\n".join(lines) + "\n"

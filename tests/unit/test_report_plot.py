@@ -1,0 +1,95 @@
+"""The report's plot: accuracy against coverage on the calibration sets (logic/report_plot.py)."""
+
+import io
+import random
+from dataclasses import asdict
+
+import pytest
+from PIL import Image
+
+from labeling.logic.report_plot import (
+    CHOSEN_THRESHOLD,
+    DPI,
+    HEIGHT_IN,
+    WIDTH_IN,
+    accuracy_coverage_figure,
+    accuracy_coverage_png,
+    png,
+)
+from labeling.logic.threshold import accuracy_curve, choose_threshold
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def threshold_details(seed: int, skill: float, size: int = 400) -> dict:
+    """threshold.json as ComputeThreshold writes it, for a calibrated model: the higher its skill,
+    the more of its confidences are near 1, and each label is right with its confidence."""
+    rng = random.Random(seed)
+    calibration = []
+    for _ in range(size):
+        confidence = rng.betavariate(skill, 1)
+        calibration.append((confidence, rng.random() < confidence))
+    decision = choose_threshold(calibration, 0.95, 0.95)
+    return {**decision.as_dict(), "curve": [asdict(point) for point in accuracy_curve(calibration, 0.95)]}
+
+
+@pytest.fixture(scope="module")
+def details():
+    return {0: threshold_details(0, skill=2), 1: threshold_details(1, skill=8), 2: threshold_details(2, skill=20)}
+
+
+def test_is_a_png_of_the_stated_size(details):
+    image = accuracy_coverage_png(details, 0.95, 0.95)
+    assert image.startswith(PNG_SIGNATURE)
+    with Image.open(io.BytesIO(image)) as decoded:
+        assert decoded.format == "PNG"
+        assert decoded.size == (int(WIDTH_IN * DPI), int(HEIGHT_IN * DPI))
+
+
+def test_one_accuracy_line_per_iteration_with_its_bound(details):
+    (axes,) = accuracy_coverage_figure(details, 0.95, 0.95).axes
+    labels = [line.get_label() for line in axes.get_lines()]
+    for k, detail in details.items():
+        assert f"iteration {k} (calibration set of {detail['calibration_size']})" in labels
+        (line,) = [line for line in axes.get_lines() if line.get_label().startswith(f"iteration {k} ")]
+        assert list(line.get_xdata()) == [point["coverage"] for point in detail["curve"]]
+        assert list(line.get_ydata()) == [point["accuracy"] for point in detail["curve"]]
+        bounds = [line for line in axes.get_lines() if list(line.get_ydata()) ==
+                  [point["lower_bound"] for point in detail["curve"]]]
+        assert bounds and bounds[0].get_linestyle() == "--"
+
+
+def test_marks_the_chosen_threshold_where_it_sits_on_the_curve(details):
+    (axes,) = accuracy_coverage_figure(details, 0.95, 0.95).axes
+    marks = {line.get_label(): line for line in axes.get_lines() if line.get_label().startswith(CHOSEN_THRESHOLD)}
+    chosen = {k: d for k, d in details.items() if d["threshold"] is not None}
+    assert chosen, "the fixture should hold at least one iteration whose threshold passed"
+    assert set(marks) == {f"{CHOSEN_THRESHOLD}, iteration {k}" for k in chosen}
+    for k, detail in chosen.items():
+        mark = marks[f"{CHOSEN_THRESHOLD}, iteration {k}"]
+        assert list(mark.get_xdata()) == [detail["accepted"] / detail["calibration_size"]]
+        assert list(mark.get_ydata()) == [detail["correct"] / detail["accepted"]]
+        texts = [text.get_text() for text in axes.texts]
+        assert f"t = {detail['threshold']:g}" in texts
+
+
+def test_an_iteration_where_no_threshold_passed_has_a_line_but_no_mark(details):
+    assert details[0]["threshold"] is None, "the weak model of iteration 0 should not pass"
+    (axes,) = accuracy_coverage_figure(details, 0.95, 0.95).axes
+    labels = [line.get_label() for line in axes.get_lines()]
+    assert any(label.startswith("iteration 0 ") for label in labels)
+    assert f"{CHOSEN_THRESHOLD}, iteration 0" not in labels
+
+
+def test_target_accuracy_is_a_horizontal_line(details):
+    (axes,) = accuracy_coverage_figure(details, 0.97, 0.9).axes
+    (target,) = [line for line in axes.get_lines() if line.get_label() == "target accuracy 97%"]
+    assert list(target.get_ydata()) == [0.97, 0.97]
+    assert "90% confidence" in axes.get_title()
+
+
+def test_a_job_without_models_still_gets_a_plot_that_says_so():
+    figure = accuracy_coverage_figure({}, 0.95, 0.95)
+    (axes,) = figure.axes
+    assert [text.get_text() for text in axes.texts] == ["no model was trained: humans labeled every item"]
+    assert png(figure).startswith(PNG_SIGNATURE)
