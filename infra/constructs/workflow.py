@@ -20,6 +20,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.constructs.models import ModelImage
 from labeling.task_types import TASK_TYPES
 
 # The longest a human batch may take before the job fails (it can be resumed).
@@ -38,7 +39,7 @@ def _run_times(start: str, end: str) -> dict:
 class LabelingWorkflow(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, functions: dict[str, lambda_.IFunction],
-        images: dict[str, tasks.DockerImage], sagemaker_role: iam.IRole,
+        images: dict[str, ModelImage], sagemaker_role: iam.IRole,
     ) -> None:
         super().__init__(scope, construct_id)
         self._sagemaker_role = sagemaker_role
@@ -117,13 +118,13 @@ class LabelingWorkflow(Construct):
             self._catching(task)
         return task
 
-    def _sagemaker_branch(self, name: str, image: tasks.DockerImage) -> sfn.IChainable:
+    def _sagemaker_branch(self, name: str, image: ModelImage) -> sfn.IChainable:
         table, role = TASK_TYPES[name], self._sagemaker_role
         train = self._catching(tasks.SageMakerCreateTrainingJob(
             self, f"Train-{name}",
             training_job_name=sfn.JsonPath.string_at("$.sagemaker.trainingJobName"),
             algorithm_specification=tasks.AlgorithmSpecification(
-                training_image=image, training_input_mode=tasks.InputMode.FILE),
+                training_image=image.training, training_input_mode=tasks.InputMode.FILE),
             hyperparameters={"label_count": sfn.JsonPath.string_at("$.sagemaker.labelCount")},
             input_data_config=[tasks.Channel(
                 channel_name="train", content_type="application/jsonlines",
@@ -149,7 +150,8 @@ class LabelingWorkflow(Construct):
             self, f"CreateModel-{name}",
             model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),
             primary_container=tasks.ContainerDefinition(
-                image=image, model_s3_location=tasks.S3Location.from_json_expression("$.training.modelArtifacts")),
+                image=image.inference,
+                model_s3_location=tasks.S3Location.from_json_expression("$.training.modelArtifacts")),
             role=role,
             result_path=sfn.JsonPath.DISCARD,
         ))

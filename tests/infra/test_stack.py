@@ -120,10 +120,29 @@ def test_functions_use_powertools_layer_and_tracing(template):
 
 
 def test_a_container_image_asset_per_shipped_task_type(synthesized_app):
+    from infra.paths import CONTAINERS_DIR
+
+    # One image per task type, plus a training image where a Dockerfile.train asks for one (GPU builds).
+    expected = sum(1 + (CONTAINERS_DIR / name / "Dockerfile.train").is_file() for name in available_task_types())
     folders = {folder.resolve() for folder in synthesized_app.images.values()}
-    assert len(folders) == len(available_task_types())
+    assert len(folders) == expected
     for folder in folders:
         assert (folder / "Dockerfile").is_file() and (folder / "train").is_file() and (folder / "serve").is_file()
+
+
+def test_image_classification_trains_on_its_cuda_image_and_infers_on_its_cpu_image(asl):
+    states = {}
+
+    def collect(definition):
+        for name, state in definition.get("States", {}).items():
+            states[name] = state
+            for branch in state.get("Branches", []):
+                collect(branch)
+
+    collect(asl)
+    training_image = states["Train-image-classification"]["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
+    model_image = states["CreateModel-image-classification"]["Parameters"]["PrimaryContainer"]["Image"]
+    assert training_image != model_image
 
 
 def test_cdk_nag_aws_solutions_checks_pass_with_every_acknowledgment_justified(synthesized_app):

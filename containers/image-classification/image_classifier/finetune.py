@@ -1,0 +1,239 @@
+"""Fine-tuning the pretrained network on the human-labeled images; the same code on GPU and CPU.
+
+What trains depends on `fine_tune`:
+  * "all" (the default on a GPU): every layer, with light augmentation (random shift and
+    zoom; no flips, which would turn a 2 into a mirrored glyph or a left arrow into a right one).
+    A GPU makes the full backward pass cheap, and adapting the early filters pays on images
+    far from ImageNet (digits, scans, medical).
+  * "top" (the default on a CPU): the first FROZEN_STAGES stages keep ImageNet's weights and
+    running statistics, so their output for an image never changes: it is computed once,
+    and the epochs train only the last two stages, the head conv and the classifier on it.
+    The frozen part holds the high-resolution layers, most of the compute per image, so an
+    epoch costs a small fraction of a full pass; no augmentation (it would need the images
+    re-run through the prefix every epoch).
+Epochs stop early on a held-out split of the training items (lowest held-out loss, best
+weights restored), and the same split fits the calibration temperature.
+"""
+import copy
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import calibration
+from .network import Network, channels_last, normalise
+
+FROZEN_STAGES = 5  # of 7: stages 0-4 run at strides 2-16, the last two at 32
+MIN_HOLDOUT_ITEMS = 40  # below this many training items, no held-out split: fixed epochs, T = 1
+FEATURE_BATCH = 256  # images per no-grad forward pass (feature caching, evaluation)
+
+
+@dataclass(frozen=True)
+class Settings:
+    image_size: int
+    fine_tune: str  # "top" or "all" (resolved from "auto" by the caller)
+    max_epochs: int
+    patience: int
+    batch_size: int
+    learning_rate: float
+    holdout_fraction: float
+    seed: int
+
+
+@dataclass
+class Report:
+    device: str
+    epochs: int = 0
+    best_epoch: int = 0
+    train_items: int = 0
+    holdout_items: int = 0
+    holdout_accuracy: float | None = None
+    holdout_nll: float | None = None
+    holdout_nll_calibrated: float | None = None
+    holdout_ece: float | None = None
+    holdout_ece_calibrated: float | None = None
+    temperature: float = 1.0
+    seconds: float = 0.0
+
+
+def choose_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    # cuBLAS is deterministic only with a fixed workspace; read when its first handle is made.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.manual_seed(seed)
+    # warn_only: an op without a deterministic kernel warns instead of failing the job.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train / held-out indices: every class keeps at least one training item."""
+    if len(labels) < MIN_HOLDOUT_ITEMS or fraction <= 0:
+        return np.arange(len(labels)), np.arange(0)
+    rng = np.random.default_rng(seed)
+    train, holdout = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = min(int(round(fraction * len(members))), len(members) - 1)
+        holdout.extend(members[:count])
+        train.extend(members[count:])
+    return np.sort(train), np.sort(holdout)
+
+
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random zoom (0.9-1.1) and shift (up to 5% of the side) per image."""
+    n = images.shape[0]
+    # Drawn on the CPU from a seeded generator: the same augmentation on any device.
+    scale = torch.empty(n).uniform_(0.9, 1.1, generator=generator)
+    shift = torch.empty(n, 2).uniform_(-0.1, 0.1, generator=generator)  # grid units: the side is 2
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = nn.functional.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
+    return nn.functional.grid_sample(images, grid, padding_mode="border", align_corners=False)
+
+
+class _Inputs:
+    """What the trained part of the network eats: images ("all") or cached prefix outputs ("top")."""
+
+    def __init__(self, network: Network, images: np.ndarray, settings: Settings, device: torch.device):
+        self.network, self.device, self.settings = network, device, settings
+        pixels = torch.from_numpy(images).permute(0, 3, 1, 2)  # N x 3 x S x S uint8, 1 byte per value
+        if settings.fine_tune == "top":
+            network.eval()
+            with torch.no_grad():
+                self.data = torch.cat([
+                    network.prefix(normalise(pixels[i:i + FEATURE_BATCH].to(device)), FROZEN_STAGES)
+                    for i in range(0, len(pixels), FEATURE_BATCH)
+                ]) if len(pixels) else torch.zeros(0)
+            self.stages = FROZEN_STAGES
+        else:
+            self.data = pixels.to(device) if device.type == "cuda" else pixels
+            self.stages = 0
+
+    def batch(self, index: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        x = self.data[index.to(self.data.device)].to(self.device)
+        if self.stages:
+            return channels_last(x)
+        x = normalise(x)
+        return channels_last(augment(x, generator)) if generator is not None else x
+
+    def features(self, index: torch.Tensor) -> torch.Tensor:
+        """Pooled embeddings of the items at `index`, no gradient (the caller sets eval mode)."""
+        with torch.no_grad():
+            return torch.cat([self.network.features(self.batch(index[i:i + FEATURE_BATCH], None), self.stages)
+                              for i in range(0, len(index), FEATURE_BATCH)])
+
+
+def _trainable(network: Network, fine_tune: str) -> list[nn.Parameter]:
+    if fine_tune == "all":
+        return list(network.parameters())
+    frozen = {id(p) for p in network.net.conv_stem.parameters()} | {id(p) for p in network.net.bn1.parameters()}
+    frozen |= {id(p) for p in network.net.blocks[:FROZEN_STAGES].parameters()}
+    for p in network.parameters():
+        p.requires_grad_(id(p) not in frozen)
+    return [p for p in network.parameters() if p.requires_grad]
+
+
+def _set_mode(network: Network, fine_tune: str, training: bool) -> None:
+    network.train(training)
+    if fine_tune == "top":
+        # Frozen layers keep ImageNet's running statistics (they are not run in training anyway).
+        network.net.conv_stem.eval(), network.net.bn1.eval(), network.net.blocks[:FROZEN_STAGES].eval()
+
+
+def fit(network: Network, images: np.ndarray, labels: np.ndarray, settings: Settings, device: torch.device,
+        log: Callable[[str], None] = print) -> Report:
+    """Train `network` (pretrained backbone loaded) in place; returns what happened."""
+    started = time.monotonic()
+    seed_everything(settings.seed)
+    # The new head's initial weights come from the seed too, whatever the RNG did before.
+    network.net.classifier.reset_parameters()
+    report = Report(device=str(device))
+    network.to_device(device)
+    inputs = _Inputs(network, images, settings, device)
+    y = torch.from_numpy(labels).long().to(device)
+    train_idx, holdout_idx = (torch.from_numpy(i).long() for i in split(labels, settings.holdout_fraction,
+                                                                          settings.seed))
+    report.train_items, report.holdout_items = len(train_idx), len(holdout_idx)
+    generator = torch.Generator().manual_seed(settings.seed)
+    learns = int(network.seen.sum()) > 1  # a single class is predicted with certainty: nothing to learn
+
+    parameters = _trainable(network, settings.fine_tune)
+    optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=1e-4)
+    steps_per_epoch = max(1, len(train_idx) // settings.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, max_lr=settings.learning_rate, total_steps=settings.max_epochs * steps_per_epoch,
+        pct_start=0.15, anneal_strategy="cos")
+    best_loss, best_state, stale = float("inf"), None, 0
+    for epoch in range(1, settings.max_epochs + 1 if learns else 1):
+        _set_mode(network, settings.fine_tune, True)
+        order = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        total, seen = 0.0, 0
+        for step in range(steps_per_epoch):
+            # drop_last: a batch of one would make batch norm's statistics degenerate.
+            index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
+            features = network.features(inputs.batch(index, generator), inputs.stages)
+            loss = nn.functional.cross_entropy(network.logits(features), y[index.to(device)])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total, seen = total + float(loss.detach()) * len(index), seen + len(index)
+        report.epochs = epoch
+        message = f"epoch {epoch}: train loss {total / seen:.4f}"
+        if len(holdout_idx):
+            holdout_loss, accuracy = _evaluate(network, inputs, holdout_idx, y, settings.fine_tune)
+            message += f", held-out loss {holdout_loss:.4f}, accuracy {accuracy:.4f}"
+            if holdout_loss < best_loss - 1e-4:
+                best_loss, stale, report.best_epoch = holdout_loss, 0, epoch
+                best_state = copy.deepcopy(network.state_dict())
+            else:
+                stale += 1
+        log(message)
+        if len(holdout_idx) and stale >= settings.patience:
+            log(f"early stop: no held-out improvement for {settings.patience} epochs")
+            break
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    elif learns:
+        report.best_epoch = report.epochs
+
+    _set_mode(network, settings.fine_tune, False)
+    if len(holdout_idx) and learns:
+        _calibrate(network, inputs, holdout_idx, y[holdout_idx.to(device)], report)
+    # The embeddings' centre, for the sketch (sketch.py), over every training image.
+    network.feature_mean.copy_(inputs.features(torch.arange(len(labels))).mean(dim=0))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _evaluate(network: Network, inputs: _Inputs, index: torch.Tensor, y: torch.Tensor,
+              fine_tune: str) -> tuple[float, float]:
+    _set_mode(network, fine_tune, False)
+    with torch.no_grad():
+        logits = network.logits(inputs.features(index))
+        target = y[index.to(y.device)]
+        return float(nn.functional.cross_entropy(logits, target)), float((logits.argmax(1) == target).float().mean())
+
+
+def _calibrate(network: Network, inputs: _Inputs, index: torch.Tensor, target: torch.Tensor, report: Report) -> None:
+    with torch.no_grad():
+        logits = network.logits(inputs.features(index)).double().cpu()
+    target = target.cpu()
+    temperature = calibration.fit_temperature(logits, target)
+    network.temperature.fill_(temperature)
+    before, after = torch.softmax(logits, 1), torch.softmax(logits / temperature, 1)
+    report.temperature = temperature
+    report.holdout_accuracy = float((logits.argmax(1) == target).double().mean())
+    report.holdout_nll = calibration.nll(logits, target, 1.0)
+    report.holdout_nll_calibrated = calibration.nll(logits, target, temperature)
+    report.holdout_ece = calibration.expected_calibration_error(before, target)
+    report.holdout_ece_calibrated = calibration.expected_calibration_error(after, target)

@@ -1,0 +1,187 @@
+"""Bounding boxes: how good a model's boxes are, and the confidence above which they are accepted.
+
+Ground Truth's quality target for bounding boxes is a mean IoU of 0.6; here it is a
+mean *image quality* of TARGET_QUALITY, with these definitions:
+
+  * IoU of two boxes ({"class_id", "left", "top", "width", "height"}, pixels): area of
+    the intersection over area of the union; the class is not part of it.
+  * Image quality of the model's boxes against the human boxes: boxes are matched one
+    to one within a class, greedily by IoU (the pair of highest IoU first, then the
+    highest among the boxes left, as PASCAL VOC and COCO match detections); quality =
+    sum of the matched IoUs / max(#model boxes, #human boxes). A missed box and a
+    spurious box both count as IoU 0, so an image scores 1 only when every box is
+    drawn exactly and nothing else is. Greedy matching can sum to less than the best
+    one-to-one assignment (Hungarian), never more, so a promise kept on greedy quality
+    is kept on the best assignment's too.
+  * An image without boxes on either side scores 1: the model saw correctly that there
+    is nothing to draw, which is exactly the human's answer (and 0 / 0 needs a value;
+    0 would send every empty image to humans).
+
+The image-level confidence comes from the model container; this module only receives
+it. Recommended: the minimum score over the boxes the container keeps (those above its
+detection cut), because an image's labels are only as good as its worst box; for an
+image where it keeps no box, 1 - the highest score among the boxes it dropped (how sure
+it is that nothing is there). A mean over boxes would let one good box hide a bad one.
+
+The threshold (same promise and search as threshold.py, with a mean in place of a
+proportion): for a grid threshold t, the calibration images with confidence >= t are a
+random sample of the pool images the model would label at t, and their qualities are
+independent draws in [0, 1]. The betting lower confidence bound of their mean quality
+(bounded_mean.py) must reach the target; thresholds are tested from high to low on
+threshold.GRID and the search stops at the first failure (fixed-sequence testing), so
+the chance that the chosen threshold's true mean quality is below target stays at most
+1 - confidence level.
+
+Where the search starts: a grid point is tested only once it holds as many images as
+would pass if every one of them scored start_score(target), a quarter of the way from
+the target to 1 (0.7 at the default target: 29 images at confidence 0.95). Starting
+where images could just pass if all were perfect (9 images) spends the one failure the
+search is allowed on a handful of images, none of them perfect: in the simulation of
+tests/unit/test_box_quality.py (400 samples of 100-200 images, confidence 0.9) that start
+certified a threshold in none of them, this one in about half. The rule depends on the
+target, the confidence level and the confidences only, never on the qualities, so the
+guarantee holds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+from labeling.logic.bounded_mean import Wealth, mean_lower_bound, min_count_to_pass
+from labeling.logic.threshold import GRID
+
+TARGET_QUALITY = 0.6  # Ground Truth's quality target for bounding boxes (mean IoU)
+
+Box = Mapping[str, float]
+
+
+def start_score(target_quality: float) -> float:
+    """The score whose count starts the search (module doc): a quarter of the way from the target to 1."""
+    return target_quality + (1.0 - target_quality) / 4
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes; 0 when they do not overlap or have no area."""
+    width = min(a["left"] + a["width"], b["left"] + b["width"]) - max(a["left"], b["left"])
+    height = min(a["top"] + a["height"], b["top"] + b["height"]) - max(a["top"], b["top"])
+    if width <= 0 or height <= 0:
+        return 0.0
+    intersection = width * height
+    union = a["width"] * a["height"] + b["width"] * b["height"] - intersection
+    return intersection / union
+
+
+def match_boxes(predicted: Sequence[Box], human: Sequence[Box]) -> list[tuple[int, int, float]]:
+    """One-to-one (predicted index, human index, IoU) pairs of the same class, greedily by IoU."""
+    pairs = sorted(
+        ((overlap, p, h) for p, box in enumerate(predicted) for h, truth in enumerate(human)
+         if box["class_id"] == truth["class_id"] and (overlap := iou(box, truth)) > 0.0),
+        key=lambda pair: (-pair[0], pair[1], pair[2]),  # ties by position, so the result is reproducible
+    )
+    used_predicted: set[int] = set()
+    used_human: set[int] = set()
+    matches = []
+    for overlap, p, h in pairs:
+        if p not in used_predicted and h not in used_human:
+            used_predicted.add(p)
+            used_human.add(h)
+            matches.append((p, h, overlap))
+    return matches
+
+
+def image_quality(predicted: Sequence[Box], human: Sequence[Box]) -> float:
+    """Sum of matched IoUs / max(#predicted, #human); 1 when neither side has a box (module doc)."""
+    if not predicted and not human:
+        return 1.0
+    matched = sum(overlap for _, _, overlap in match_boxes(predicted, human))
+    return matched / max(len(predicted), len(human))
+
+
+@dataclass
+class QualityStep:
+    threshold: float
+    accepted: int
+    mean_quality: float
+    # The bettors' wealth against "mean quality below target" (bounded_mean.py); the step
+    # passes at 1 / (1 - confidence level) or more. Capped so that it stays a JSON number.
+    wealth: float
+
+
+@dataclass
+class QualityPoint:
+    """Mean quality against coverage on the calibration set, for the report's plot (not a test)."""
+
+    threshold: float
+    accepted: int
+    coverage: float  # share of the calibration set at or above the threshold
+    mean_quality: float
+    lower_bound: float  # betting bound at the job's confidence level, this point alone
+
+
+def _ordered(calibration: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    return sorted(calibration, key=lambda pair: -pair[0])
+
+
+def quality_curve(calibration: Iterable[tuple[float, float]], confidence_level: float) -> list[QualityPoint]:
+    """One point per grid threshold that accepts at least one more calibration image than the last."""
+    scored = _ordered(calibration)
+    alpha = 1.0 - confidence_level
+    curve: list[QualityPoint] = []
+    accepted = 0
+    for threshold in GRID:
+        while accepted < len(scored) and scored[accepted][0] >= threshold:
+            accepted += 1
+        if accepted and (not curve or curve[-1].accepted != accepted):
+            qualities = [quality for _, quality in scored[:accepted]]
+            curve.append(QualityPoint(threshold, accepted, accepted / len(scored), sum(qualities) / accepted,
+                                      mean_lower_bound(qualities, alpha)))
+    return curve
+
+
+@dataclass
+class BoxThresholdDecision:
+    threshold: float | None
+    target_quality: float
+    confidence_level: float
+    calibration_size: int
+    accepted: int = 0
+    quality_sum: float = 0.0
+    lower_bound: float = 0.0
+    steps: list[QualityStep] = field(default_factory=list)
+
+    @property
+    def estimated_quality(self) -> float | None:
+        return self.quality_sum / self.accepted if self.accepted else None
+
+    def as_dict(self) -> dict:
+        result = asdict(self)
+        result["estimated_quality"] = self.estimated_quality
+        return result
+
+
+def choose_box_threshold(
+    calibration: Iterable[tuple[float, float]], target_quality: float = TARGET_QUALITY, *, confidence_level: float
+) -> BoxThresholdDecision:
+    """Lowest grid threshold whose calibration images (confidence, quality) pass the bound (module doc)."""
+    scored = _ordered(calibration)
+    alpha = 1.0 - confidence_level
+    needed = min_count_to_pass(target_quality, alpha, start_score(target_quality))
+    decision = BoxThresholdDecision(None, target_quality, confidence_level, len(scored))
+    wealth = Wealth(target_quality)
+    for threshold in GRID:
+        while wealth.count < len(scored) and scored[wealth.count][0] >= threshold:
+            wealth.add(scored[wealth.count][1])
+        if wealth.count < needed:
+            continue
+        decision.steps.append(QualityStep(threshold, wealth.count, wealth.total / wealth.count,
+                                          math.exp(min(wealth.log_wealth, 700.0))))
+        if not wealth.exceeds(alpha):
+            break
+        decision.threshold, decision.accepted, decision.quality_sum = threshold, wealth.count, wealth.total
+    if decision.threshold is not None:
+        qualities = [quality for _, quality in scored[:decision.accepted]]
+        # The test passed, so the exact bound is at least the target; the bisection may land a hair under it.
+        decision.lower_bound = max(mean_lower_bound(qualities, alpha), target_quality)
+    return decision

