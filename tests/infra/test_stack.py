@@ -209,3 +209,18 @@ def test_the_layer_is_built_from_wheels_for_the_lambda_runtime():
     # Amazon Linux 2023's glibc 2.34 and every older manylinux.
     assert LAMBDA_PLATFORMS[0] == "manylinux_2_34_x86_64" and "manylinux2014_x86_64" in LAMBDA_PLATFORMS
     assert {f"--platform={platform}" for platform in LAMBDA_PLATFORMS} <= set(command)
+
+
+def test_image_transforms_send_smaller_requests_than_text_transforms(asl):
+    states = {}
+
+    def collect(definition):
+        for name, state in definition.get("States", {}).items():
+            states[name] = state
+            for branch in state.get("Branches", []):
+                collect(branch)
+
+    collect(asl)
+    # An image line is a reference to fetch and run, far more work per byte than a text line.
+    assert states["TransformPool-image-classification"]["Parameters"]["MaxPayloadInMB"] == 1
+    assert states["TransformPool-text-classification"]["Parameters"]["MaxPayloadInMB"] == 6
