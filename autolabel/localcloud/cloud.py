@@ -126,6 +126,8 @@ class LocalCloud:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.sagemaker:
+            self.sagemaker.uninstall()
         if getattr(self, "_server", None):
             self._server.stop()
         self._mock.stop()

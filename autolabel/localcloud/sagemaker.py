@@ -64,6 +64,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# moto's own job creation, captured once: each local cloud's emulator wraps these, never
+# an earlier emulator's wrapper, which would run every job again with a stopped cloud's settings.
+_MOTO_CREATE_TRAINING_JOB = SageMakerModelBackend.create_training_job
+_MOTO_CREATE_TRANSFORM_JOB = SageMakerModelBackend.create_transform_job
+
+
 class LocalSageMaker:
     def __init__(self, images: dict[str, Path], workdir: Path, environment: dict[str, str]):
         self.images = images  # "repository:tag" -> folder with Dockerfile, train, serve
@@ -74,8 +80,7 @@ class LocalSageMaker:
     # ------------------------------------------------------------ wiring ----
     def install(self) -> None:
         emulator = self
-        original_training = SageMakerModelBackend.create_training_job
-        original_transform = SageMakerModelBackend.create_transform_job
+        original_training, original_transform = _MOTO_CREATE_TRAINING_JOB, _MOTO_CREATE_TRANSFORM_JOB
 
         def create_training_job(backend, training_job_name, *args, **kwargs):
             job = original_training(backend, training_job_name, *args, **kwargs)
@@ -92,6 +97,11 @@ class LocalSageMaker:
 
         SageMakerModelBackend.create_training_job = create_training_job
         SageMakerModelBackend.create_transform_job = create_transform_job
+
+    @staticmethod
+    def uninstall() -> None:
+        SageMakerModelBackend.create_training_job = _MOTO_CREATE_TRAINING_JOB
+        SageMakerModelBackend.create_transform_job = _MOTO_CREATE_TRANSFORM_JOB
 
     def _start(self, job, status_attribute: str, run) -> None:
         def work():
