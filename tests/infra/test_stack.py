@@ -131,15 +131,7 @@ def test_a_container_image_asset_per_shipped_task_type(synthesized_app):
 
 
 def test_image_classification_trains_on_its_cuda_image_and_infers_on_its_cpu_image(asl):
-    states = {}
-
-    def collect(definition):
-        for name, state in definition.get("States", {}).items():
-            states[name] = state
-            for branch in state.get("Branches", []):
-                collect(branch)
-
-    collect(asl)
+    states = dict(iter_states(asl))
     training_image = states["Train-image-classification"]["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
     model_image = states["CreateModel-image-classification"]["Parameters"]["PrimaryContainer"]["Image"]
     assert training_image != model_image
@@ -212,15 +204,7 @@ def test_the_layer_is_built_from_wheels_for_the_lambda_runtime():
 
 
 def test_image_transforms_send_smaller_requests_than_text_transforms(asl):
-    states = {}
-
-    def collect(definition):
-        for name, state in definition.get("States", {}).items():
-            states[name] = state
-            for branch in state.get("Branches", []):
-                collect(branch)
-
-    collect(asl)
+    states = dict(iter_states(asl))
     # An image line is a reference to fetch and run, far more work per byte than a text line.
     assert states["TransformPool-image-classification"]["Parameters"]["MaxPayloadInMB"] == 1
     assert states["TransformPool-text-classification"]["Parameters"]["MaxPayloadInMB"] == 6
