@@ -31,7 +31,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="who answers human tasks (the web workforce comes with the workers' web app)")
     run_cmd.add_argument("--answers", type=Path,
                          help="the simulated workforce's answers (a Ground Truth output manifest)")
-    run_cmd.add_argument("--target-accuracy", type=float, default=0.95)
+    run_cmd.add_argument("--target-accuracy", type=float, default=0.95,
+                         help="classification: share of machine labels that must be right (default 0.95)")
+    run_cmd.add_argument("--target-mean-iou", type=float,
+                         help="object detection: mean IoU machine-labeled images must reach (default 0.6)")
     run_cmd.add_argument("--job-name")
     run_cmd.add_argument("--seed", type=int, default=0)
     run_cmd.add_argument("--human-batch-size", type=int, help="MaxConcurrentTaskCount (default 200)")
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     request = RunRequest(
         manifest=args.manifest, task_type=args.task_type, labels=args.labels, output=args.output,
         answers=args.answers, workforce=args.workforce, target_accuracy=args.target_accuracy,
+        target_mean_iou=args.target_mean_iou,
         job_name=args.job_name, seed=args.seed, settings=settings, workdir=args.workdir,
     )
     try:

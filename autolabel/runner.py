@@ -38,6 +38,7 @@ class RunRequest:
     answers: Path | None = None
     workforce: str = "simulated"
     target_accuracy: float = 0.95
+    target_mean_iou: float | None = None  # object detection's target (job.json's TargetMeanIoU, default 0.6)
     job_name: str | None = None
     seed: int = 0
     settings: dict[str, Any] | None = None  # further job.json fields
@@ -62,6 +63,7 @@ def _answerable_items(lines):
 
 def _job_config(request: RunRequest) -> dict[str, Any]:
     config = {"TaskType": request.task_type, "TargetAccuracy": request.target_accuracy, "Seed": request.seed,
+              **({"TargetMeanIoU": request.target_mean_iou} if request.target_mean_iou is not None else {}),
               **(request.settings or {})}
     parse_job_config(config, "the job settings")  # fail here, before anything starts
     return config
@@ -75,7 +77,8 @@ def _print_progress(out: TextIO, state: str, output: dict[str, Any]) -> None:
     threshold = output.get("threshold")
     if state == "ApplyThreshold" and threshold:
         value = threshold.get("value")
-        line += (f"; threshold {value:.3f} (calibration accuracy {threshold.get('estimatedAccuracy'):.3f}, "
+        line += (f"; threshold {value:.3f} (calibration {threshold['measure']} "
+                 f"{threshold['estimate']:.3f}, "
                  f"lower bound {threshold.get('lowerBound'):.3f})" if value is not None
                  else "; no threshold met the target: nothing machine-labeled")
     print(line, file=out, flush=True)

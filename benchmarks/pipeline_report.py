@@ -38,8 +38,9 @@ def failed_row(dataset: str, task_type: str, seed: int, error: str, wall_seconds
 
 
 def row(dataset: str, seed: int, score: Score, report: Mapping[str, Any], wall_seconds: float) -> dict[str, Any]:
-    cost, accuracy, totals = report["cost"], report["accuracy"], report["totals"]
-    target = TARGET_QUALITY if score.detection else accuracy["target"]
+    # The job's own promise: its measure (accuracy, or mean IoU for boxes) and target.
+    cost, promise, totals = report["cost"], report["promise"], report["totals"]
+    target = promise["target"]
     return {
         "dataset": dataset, "task_type": score.task_type, "seed": seed, "status": report["status"],
         "items": score.items, "human_labeled": score.human_labeled, "machine_labeled": score.machine_labeled,
@@ -48,10 +49,10 @@ def row(dataset: str, seed: int, score: Score, report: Mapping[str, Any], wall_s
         "mean_quality": _rounded(score.mean_quality),
         "share_at_target_quality": _rounded(score.share_at_target_quality),
         "mean_matched_iou": _rounded(score.mean_matched_iou),
-        "target": target, "met_target": score.met_target(accuracy["target"]),
+        "target": target, "met_target": score.met_target(target),
         # What the job's calibration said of its machine labels, beside what the answers say.
-        "estimated_by_job": _rounded(accuracy.get("machineLabelsEstimated")),
-        "lower_bound_by_job": _rounded(accuracy.get("machineLabelsLowerBound")),
+        "estimated_by_job": _rounded(promise["machineLabelsEstimated"]),
+        "lower_bound_by_job": _rounded(promise["machineLabelsLowerBound"]),
         "iterations": len(report["iterations"]),
         "thresholds": json.dumps([(it["threshold"] or {}).get("value") for it in report["iterations"]]),
         "human_usd": cost["humanUSD"],

@@ -156,11 +156,10 @@ class Score:
     def mean_matched_iou(self) -> float | None:
         return statistics.fmean(self.matched_ious) if self.matched_ious else None
 
-    def met_target(self, target_accuracy: float) -> bool | None:
-        """Machine labels at target (accuracy, or mean image quality for boxes); None when there are none."""
-        if self.detection:
-            return None if self.mean_quality is None else self.mean_quality >= TARGET_QUALITY
-        return None if self.machine_accuracy is None else self.machine_accuracy >= target_accuracy
+    def met_target(self, target: float) -> bool | None:
+        """Machine labels at the job's target (accuracy, or mean image quality for boxes); None when there are none."""
+        measured = self.mean_quality if self.detection else self.machine_accuracy
+        return None if measured is None else measured >= target
 
 
 def score(output: Iterable[Mapping[str, Any]], answers: Iterable[Mapping[str, Any]], *,

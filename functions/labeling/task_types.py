@@ -19,6 +19,9 @@ class TaskType:
     groundtruth_type: str
     # Where the data item lives in a manifest line: inline text or an S3 object.
     source_key: str
+    # What a label is: one class ("classification") or boxes with classes ("bounding-box");
+    # logic/label_kinds.py holds what differs between the two.
+    label_kind: str
     # On-demand USD per hour, us-east-1 (SageMaker pricing page, 2026-11), for cost estimates.
     training_usd_per_hour: float
     inference_usd_per_hour: float
@@ -29,15 +32,15 @@ TASK_TYPES: dict[str, TaskType] = {
     for t in (
         TaskType(
             "image-classification", "ml.p3.2xlarge", "ml.c5.xlarge",
-            "groundtruth/image-classification", "source-ref", 3.825, 0.204,
+            "groundtruth/image-classification", "source-ref", "classification", 3.825, 0.204,
         ),
         TaskType(
             "object-detection", "ml.p3.2xlarge", "ml.c5.4xlarge",
-            "groundtruth/object-detection", "source-ref", 3.825, 0.816,
+            "groundtruth/object-detection", "source-ref", "bounding-box", 3.825, 0.816,
         ),
         TaskType(
             "text-classification", "ml.c5.2xlarge", "ml.m4.xlarge",
-            "groundtruth/text-classification", "source", 0.408, 0.24,
+            "groundtruth/text-classification", "source", "classification", 0.408, 0.24,
         ),
     )
 }

@@ -92,7 +92,8 @@ def test_detection_scores_machine_labeled_images_by_box_quality_against_the_know
     result = score(output, answers, task_type="object-detection", attribute="bounding-box")
     assert (result.human_labeled, result.machine_labeled) == (1, 2)
     assert result.qualities == pytest.approx([1.0, 0.25])
-    assert result.mean_quality == pytest.approx(0.625) and result.met_target(0.95) is True
+    assert result.mean_quality == pytest.approx(0.625)
+    assert result.met_target(0.6) is True and result.met_target(0.7) is False
     assert result.share_at_target_quality == 0.5
     assert result.mean_matched_iou == pytest.approx(0.75)
     assert result.machine_accuracy is None and result.output_accuracy is None
@@ -124,7 +125,8 @@ def report(task_type, attribute, thresholds, *, status="Completed"):
         "status": status, "taskType": task_type, "labelAttributeName": attribute,
         "iterations": [{"threshold": None if t is None else {"value": t}} for t in thresholds],
         "totals": {"trainingSeconds": 100.0, "transformSeconds": 20.0},
-        "accuracy": {"target": 0.95, "machineLabelsEstimated": 0.97, "machineLabelsLowerBound": 0.951},
+        "promise": {"measure": "accuracy", "target": 0.95, "machineLabelsEstimated": 0.97,
+                    "machineLabelsLowerBound": 0.951},
         "cost": {"humanUSD": 8.0, "instances": [{"costUSD": 0.1}, {"costUSD": 0.01}], "totalUSD": 8.11,
                  "allHumanUSD": 40.0, "savedUSD": 31.89},
     }

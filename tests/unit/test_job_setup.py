@@ -27,6 +27,7 @@ class TestJobConfig:
             "TaskType": "text-classification",
             "LabelAttributeName": "label",
             "TargetAccuracy": 0.95,
+            "TargetMeanIoU": 0.6,
             "ConfidenceLevel": 0.95,
             "MaxConcurrentTaskCount": 150,
             "CalibrationSampleSize": 100,

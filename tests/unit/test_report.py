@@ -18,7 +18,7 @@ def summary(k, *, threshold=None, accuracy=None, bound=0.0, accepted=0, training
     return {
         "iteration": k, "humanBatch": 200, "calibrationSampleSize": 100,
         "threshold": {"value": threshold, "calibrationSize": 100, "calibrationAccepted": accepted,
-                      "estimatedAccuracy": accuracy, "lowerBound": bound},
+                      "measure": "accuracy", "estimate": accuracy, "lowerBound": bound},
         "machineLabeled": 0, "leftUnlabeled": 0, "trainingSeconds": training, "transformSeconds": transform,
     }
 
@@ -55,7 +55,7 @@ class TestIterationTable:
             "iteration": 1, "humanLabeled": 200, "calibrationSampleSize": 100, "humanAnswers": 200,
             "modelTrained": True, "machineLabeled": 700,
             "threshold": {"value": 0.9, "calibrationSize": 100, "calibrationAccepted": 60,
-                          "estimatedAccuracy": 0.98, "lowerBound": 0.955},
+                          "measure": "accuracy", "estimate": 0.98, "lowerBound": 0.955},
             "leftUnlabeled": 500, "trainingSeconds": 1800, "transformSeconds": 360,
         }
 
@@ -68,7 +68,7 @@ class TestIterationTable:
     def test_iteration_where_no_threshold_passed_keeps_its_decision(self):
         first = report()["iterations"][0]
         assert first["modelTrained"] is True and first["machineLabeled"] == 0
-        assert first["threshold"]["value"] is None and first["threshold"]["estimatedAccuracy"] is None
+        assert first["threshold"]["value"] is None and first["threshold"]["estimate"] is None
 
     def test_left_unlabeled_counts_down_to_what_the_counters_leave(self):
         assert [row["leftUnlabeled"] for row in report()["iterations"]] == [1400, 500, 50, 0]
@@ -128,7 +128,7 @@ class TestStatus:
 
 class TestAccuracy:
     def test_machine_accuracy_is_weighted_by_labels_per_iteration(self):
-        accuracy = report()["accuracy"]
+        accuracy = report()["promise"]
         assert accuracy["target"] == 0.95 and accuracy["confidenceLevel"] == 0.95
         assert accuracy["machineLabelsEstimated"] == pytest.approx((0.98 * 700 + 0.96 * 300) / 1000)
         assert accuracy["machineLabelsLowerBound"] == pytest.approx((0.955 * 700 + 0.951 * 300) / 1000)
@@ -140,14 +140,14 @@ class TestAccuracy:
         result = report(automated=False, counters=Counters(TotalLabeled=500, HumanLabeled=500),
                         labels=[IterationLabels(human=500, human_answers=500)], summaries=[None])
         assert result["automatedLabeling"] is False
-        accuracy = result["accuracy"]
+        accuracy = result["promise"]
         assert accuracy["machineLabelsEstimated"] is None and accuracy["machineLabelsLowerBound"] is None
         assert accuracy["lowestIterationLowerBound"] is None
         assert accuracy["overallEstimated"] == 1.0
 
     def test_empty_job_does_not_divide_by_zero(self):
         result = report(counters=Counters(), labels=[], summaries=[])
-        assert result["accuracy"]["overallEstimated"] == 0.0
+        assert result["promise"]["overallEstimated"] == 0.0
         assert result["cost"]["totalUSD"] == 0.0 and result["totals"]["iterations"] == 0
 
 

@@ -2,11 +2,11 @@
 
 import io
 import random
-from dataclasses import asdict
 
 import pytest
 from PIL import Image
 
+from labeling.logic.label_kinds import Classification
 from labeling.logic.report_plot import (
     CHOSEN_THRESHOLD,
     DPI,
@@ -16,7 +16,7 @@ from labeling.logic.report_plot import (
     accuracy_coverage_png,
     png,
 )
-from labeling.logic.threshold import accuracy_curve, choose_threshold
+from labeling.models.job import JobConfig
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -29,8 +29,8 @@ def threshold_details(seed: int, skill: float, size: int = 400) -> dict:
     for _ in range(size):
         confidence = rng.betavariate(skill, 1)
         calibration.append((confidence, rng.random() < confidence))
-    decision = choose_threshold(calibration, 0.95, 0.95)
-    return {**decision.as_dict(), "curve": [asdict(point) for point in accuracy_curve(calibration, 0.95)]}
+    settings = JobConfig(TaskType="image-classification", TargetAccuracy=0.95, ConfidenceLevel=0.95)
+    return Classification().choose_threshold(calibration, settings).details
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def test_uploads_start_one_execution_per_job_and_answers_are_stored_as_they_arri
         again = _call(submit, {"job": "twice", "taskId": first["taskId"], "workerId": "w2", "label": "sports"})
         assert again["errorType"] == "TaskNotOpenError"
         unknown = _call(submit, {"job": "twice", "taskId": tasks[1]["taskId"], "workerId": "w1", "label": "cats"})
-        assert unknown["errorType"] == "UnknownLabelError" and "cats" in unknown["errorMessage"]
+        assert unknown["errorType"] == "AnswerError" and "cats" in unknown["errorMessage"]
         remaining = _call(list_tasks, {"job": "twice", "workerId": "w1", "limit": 100})["tasks"]
         assert len(remaining) == 11
         status = sfn.describe_execution(executionArn=executions[0]["executionArn"])["status"]

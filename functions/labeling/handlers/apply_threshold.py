@@ -1,8 +1,8 @@
 """ApplyThreshold: accept the pool's machine labels at or above the threshold.
 
 What the model does not label stays in the pool, with its ambiguity (scored by
-job.json's ActiveLearningStrategy) and its embedding sketch when the container
-gives one, for SelectAmbiguous.
+job.json's ActiveLearningStrategy for classes; logic/label_kinds.py) and its
+embedding sketch when the container gives one, for SelectAmbiguous.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
 from labeling.layout import s3_uri, split_s3_uri
+from labeling.logic.label_kinds import label_kind
 from labeling.logic.output import creation_date
 from labeling.logic.predictions import paired_with_predictions, prediction_key
-from labeling.logic.sampling import ambiguity
 from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
+from labeling.task_types import task_type
 
 
 @metrics.log_metrics
@@ -30,6 +31,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     bucket, pool_key = split_s3_uri(step.pool_data_uri)
     threshold = state.threshold.value
     strategy = state.job.settings.ActiveLearningStrategy
+    kind = label_kind(task_type(state.job.settings.TaskType).label_kind)
     created = creation_date()
     pairs = paired_with_predictions(
         s3.read_jsonl(bucket, pool_key),
@@ -39,11 +41,11 @@ def handler(state: JobState, context: LambdaContext) -> dict:
             s3.JsonlWriter(bucket, layout.remaining(k)) as remaining:
         for item, prediction in pairs:
             if threshold is not None and prediction["confidence"] >= threshold:
-                accepted.write({"id": item["id"], "label": prediction["label"],
-                                "confidence": prediction["confidence"], "human": False, "createdAt": created})
+                accepted.write({"id": item["id"], **kind.machine_label(prediction), "human": False,
+                                "createdAt": created})
             else:
                 # Rounded to keep pool lines small: 6 digits rank the items as well as 17 do.
-                line = {**item, "ambiguity": round(ambiguity(prediction["scores"], strategy), 6)}
+                line = {**item, "ambiguity": round(kind.ambiguity(prediction, strategy), 6)}
                 if prediction.get("sketch"):
                     line["sketch"] = prediction["sketch"]
                 remaining.write(line)

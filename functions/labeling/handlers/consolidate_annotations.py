@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from labeling.dal import s3
 from labeling.layout import JobLayout, s3_uri, split_s3_uri
 from labeling.logic.batches import CALIBRATION
-from labeling.logic.consolidation import majority_vote
+from labeling.logic.label_kinds import label_kind
 from labeling.logic.output import creation_date
 from labeling.models.state import JobState, SageMakerStep
 from labeling.observability import logger, metrics, tracer
@@ -25,14 +25,17 @@ class MissingAnswersError(RuntimeError):
     pass
 
 
-def _answers(bucket: str, layout: JobLayout, k: int, item_id: int) -> list[int]:
+def _answers(bucket: str, layout: JobLayout, k: int, item_id: int) -> dict[str, dict]:
+    """worker id -> that worker's answer to the item."""
     prefix = layout.worker_response_prefix(k) + f"{item_id}/"
-    return [s3.read_json(bucket, key)["answer"]["labelIndex"] for key in s3.list_keys(bucket, prefix)]
+    responses = (s3.read_json(bucket, key) for key in s3.list_keys(bucket, prefix))
+    return {response["workerId"]: response["answer"] for response in responses}
 
 
 def consolidate(state: JobState) -> int:
     bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     needed = state.job.settings.NumberOfHumanWorkersPerDataObject
+    kind = label_kind(task_type(state.job.settings.TaskType).label_kind)
     created = creation_date()
     _, batch_key = split_s3_uri(state.batch.uri)
     with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer:
@@ -42,8 +45,7 @@ def consolidate(state: JobState) -> int:
                 raise MissingAnswersError(
                     f"item {item['id']} of iteration {k} has {len(answers)} of {needed} answers"
                 )
-            label, agreement = majority_vote(answers)
-            writer.write({**item, "label": label, "confidence": agreement, "human": True,
+            writer.write({**item, **kind.consolidate(answers), "human": True,
                           "workers": len(answers), "createdAt": created})
     return writer.count
 

@@ -19,8 +19,10 @@ from pydantic import BaseModel, Field
 from labeling.dal import s3
 from labeling.dal.tasks import HumanTaskStore, TaskNotOpenError, parse_task_id
 from labeling.layout import JobLayout
+from labeling.logic.label_kinds import label_kind
 from labeling.observability import logger, metrics, tracer
 from labeling.settings import tasks_table
+from labeling.task_types import task_type
 
 
 class ListTasksRequest(BaseModel):
@@ -29,15 +31,36 @@ class ListTasksRequest(BaseModel):
     limit: int = Field(10, ge=1, le=100)
 
 
+class DrawnBox(BaseModel):
+    """One box as Ground Truth's bounding-box tool reports it: class name and pixels."""
+
+    label: str = Field(min_length=1)
+    left: int = Field(ge=0)
+    top: int = Field(ge=0)
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+
+class ImageProperties(BaseModel):
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+
+
+class BoundingBoxAnswer(BaseModel):
+    """Ground Truth's bounding-box worker answer (the `boundingBox` of crowd-bounding-box)."""
+
+    bounding_boxes: list[DrawnBox] = Field(alias="boundingBoxes", max_length=1000)
+    input_image_properties: ImageProperties = Field(alias="inputImageProperties")
+
+
 class SubmitAnswerRequest(BaseModel):
+    """A worker's answer: `label` (a class name) for classification, `boundingBox` for object detection."""
+
     job: str
     task_id: str = Field(alias="taskId", pattern=r"^\d{5}#\d{9}$")
     worker_id: str = Field(alias="workerId", pattern=r"^[A-Za-z0-9_.@-]{1,128}$")
-    label: str = Field(min_length=1)
-
-
-class UnknownLabelError(ValueError):
-    pass
+    label: str | None = Field(None, min_length=1)
+    bounding_box: BoundingBoxAnswer | None = Field(None, alias="boundingBox")
 
 
 @logger.inject_lambda_context
@@ -66,12 +89,13 @@ def submit_answer(request: SubmitAnswerRequest, context: LambdaContext) -> dict:
     store = HumanTaskStore(tasks_table())
     iteration, item_id = parse_task_id(request.task_id)
     batch = store.batch(request.job, iteration)
-    if request.label not in batch["labels"]:
-        raise UnknownLabelError(f"label {request.label!r} is not one of {batch['labels']}")
+    kind = label_kind(task_type(batch["taskType"]).label_kind)
+    drawn = request.bounding_box.model_dump(by_alias=True) if request.bounding_box else None
+    answer = kind.answer(request.label, drawn, list(batch["labels"]))  # AnswerError names what to send
     response_key = JobLayout(batch["jobPrefix"]).worker_response(iteration, item_id, request.worker_id)
     s3.write_json(batch["bucket"], response_key, {
         "taskId": request.task_id, "itemId": item_id, "workerId": request.worker_id,
-        "answer": {"label": request.label, "labelIndex": batch["labels"].index(request.label)},
+        "answer": answer,
         "submittedAt": datetime.now(UTC).isoformat(),
     })
     try:

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import report_files, s3
 from labeling.layout import ACCURACY_COVERAGE_PLOT, s3_uri
+from labeling.logic.label_kinds import label_kind
 from labeling.logic.labels import merged_by_id
 from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, output_lines
@@ -28,9 +29,10 @@ def _write_plot(state: JobState) -> bool:
     """
     bucket, layout, settings = state.job.bucket, state.job.layout, state.job.settings
     details = {k: s3.read_json_if_present(bucket, layout.threshold_details(k)) for k in range(state.iteration + 1)}
+    kind = label_kind(task_type(settings.TaskType).label_kind)
     try:
         image = accuracy_coverage_png({k: d for k, d in details.items() if d is not None},
-                                      settings.TargetAccuracy, settings.ConfidenceLevel)
+                                      kind.target(settings), settings.ConfidenceLevel, kind.measure)
     except Exception:
         logger.exception("the accuracy-coverage plot could not be drawn; the report goes without it")
         return False

@@ -23,8 +23,8 @@ detection cut), because an image's labels are only as good as its worst box; for
 image where it keeps no box, 1 - the highest score among the boxes it dropped (how sure
 it is that nothing is there). A mean over boxes would let one good box hide a bad one.
 
-The threshold (same promise and search as threshold.py, with a mean in place of a
-proportion): for a grid threshold t, the calibration images with confidence >= t are a
+The threshold (same promise as threshold.py and the same search, fixed_sequence.py, with a
+mean in place of a proportion): for a grid threshold t, the calibration images with confidence >= t are a
 random sample of the pool images the model would label at t, and their qualities are
 independent draws in [0, 1]. The betting lower confidence bound of their mean quality
 (bounded_mean.py) must reach the target; thresholds are tested from high to low on
@@ -50,7 +50,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from labeling.logic.bounded_mean import Wealth, mean_lower_bound, min_count_to_pass
-from labeling.logic.threshold import GRID
+from labeling.logic.fixed_sequence import grid_curve_counts, lowest_passing
 
 TARGET_QUALITY = 0.6  # Ground Truth's quality target for bounding boxes (mean IoU)
 
@@ -129,14 +129,10 @@ def quality_curve(calibration: Iterable[tuple[float, float]], confidence_level: 
     scored = _ordered(calibration)
     alpha = 1.0 - confidence_level
     curve: list[QualityPoint] = []
-    accepted = 0
-    for threshold in GRID:
-        while accepted < len(scored) and scored[accepted][0] >= threshold:
-            accepted += 1
-        if accepted and (not curve or curve[-1].accepted != accepted):
-            qualities = [quality for _, quality in scored[:accepted]]
-            curve.append(QualityPoint(threshold, accepted, accepted / len(scored), sum(qualities) / accepted,
-                                      mean_lower_bound(qualities, alpha)))
+    for threshold, accepted in grid_curve_counts([confidence for confidence, _ in scored]):
+        qualities = [quality for _, quality in scored[:accepted]]
+        curve.append(QualityPoint(threshold, accepted, accepted / len(scored), sum(qualities) / accepted,
+                                  mean_lower_bound(qualities, alpha)))
     return curve
 
 
@@ -167,21 +163,21 @@ def choose_box_threshold(
     """Lowest grid threshold whose calibration images (confidence, quality) pass the bound (module doc)."""
     scored = _ordered(calibration)
     alpha = 1.0 - confidence_level
-    needed = min_count_to_pass(target_quality, alpha, start_score(target_quality))
     decision = BoxThresholdDecision(None, target_quality, confidence_level, len(scored))
     wealth = Wealth(target_quality)
-    for threshold in GRID:
-        while wealth.count < len(scored) and scored[wealth.count][0] >= threshold:
+
+    def passes(threshold: float, accepted: int) -> bool:
+        while wealth.count < accepted:
             wealth.add(scored[wealth.count][1])
-        if wealth.count < needed:
-            continue
-        decision.steps.append(QualityStep(threshold, wealth.count, wealth.total / wealth.count,
+        decision.steps.append(QualityStep(threshold, accepted, wealth.total / accepted,
                                           math.exp(min(wealth.log_wealth, 700.0))))
-        if not wealth.exceeds(alpha):
-            break
-        decision.threshold, decision.accepted, decision.quality_sum = threshold, wealth.count, wealth.total
+        return wealth.exceeds(alpha)
+
+    needed = min_count_to_pass(target_quality, alpha, start_score(target_quality))
+    decision.threshold, decision.accepted = lowest_passing([confidence for confidence, _ in scored], needed, passes)
     if decision.threshold is not None:
         qualities = [quality for _, quality in scored[:decision.accepted]]
+        decision.quality_sum = sum(qualities)
         # The test passed, so the exact bound is at least the target; the bisection may land a hair under it.
         decision.lower_bound = max(mean_lower_bound(qualities, alpha), target_quality)
     return decision

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from labeling.logic.label_kinds import label_kind
 from labeling.task_types import TaskType
 
 
@@ -23,16 +24,21 @@ def groundtruth_job_name(job_name: str) -> str:
     return f"labeling-job/{job_name}"
 
 
-def classification_line(
+def labeled_line(
     record: dict[str, Any], label: dict[str, Any], *, attribute: str, label_names: list[str],
     task: TaskType, job_name: str,
 ) -> dict[str, Any]:
-    """An input line plus `<attribute>` and `<attribute>-metadata`, as Ground Truth writes them."""
+    """An input line plus `<attribute>` and `<attribute>-metadata`, as Ground Truth writes them.
+
+    Classification: the class index, and `class-name` and `confidence` in the metadata.
+    Boxes: {"image_size", "annotations"}, and `objects` (one confidence per box) and
+    `class-map` in the metadata (logic/label_kinds.py).
+    """
+    kind = label_kind(task.label_kind)
     out = dict(record)
-    out[attribute] = label["label"]
+    out[attribute] = kind.attribute_value(label)
     out[f"{attribute}-metadata"] = {
-        "class-name": label_names[label["label"]],
-        "confidence": round(float(label["confidence"]), 4),
+        **kind.metadata(label, label_names),
         "type": task.groundtruth_type,
         "job-name": groundtruth_job_name(job_name),
         "human-annotated": "yes" if label["human"] else "no",
@@ -90,7 +96,7 @@ def output_lines(
                 counters.HumanLabeled += 1
             else:
                 counters.MachineLabeled += 1
-            yield classification_line(record, label, **fmt)
+            yield labeled_line(record, label, **fmt)
         elif stop_reason:
             counters.Unlabeled += 1
             yield unlabeled_line(record, stop_reason, attribute=fmt["attribute"], task=fmt["task"],

@@ -1,4 +1,4 @@
-"""report.json: who labeled what in each iteration, the accuracy promise and the cost.
+"""report.json: who labeled what in each iteration, the promise (accuracy, or mean IoU for boxes) and the cost.
 
 report.md (logic/report_summary.py) is rendered from this report alone, so the two
 never disagree.
@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from labeling.logic.label_kinds import label_kind
 from labeling.logic.output import Counters
 from labeling.models.job import JobConfig
 from labeling.task_types import TaskType
@@ -61,7 +62,7 @@ def iteration_rows(
             "humanAnswers": counted.human_answers,
             "modelTrained": summary is not None,
             "machineLabeled": counted.machine,
-            # value, estimatedAccuracy, lowerBound, calibrationAccepted, calibrationSize (models/state.py Threshold)
+            # value, measure, estimate, lowerBound, calibrationAccepted, calibrationSize (models/state.py Threshold)
             "threshold": summary["threshold"] if summary else None,
             "leftUnlabeled": unlabeled,
             "trainingSeconds": summary["trainingSeconds"] if summary else 0.0,
@@ -93,20 +94,23 @@ def _weighted(rows: list[dict[str, Any]], key: str) -> float | None:
     return sum(row["threshold"][key] * row["machineLabeled"] for row in labeled) / weight
 
 
-def accuracy(rows: list[dict[str, Any]], counters: Counters, settings: JobConfig) -> dict[str, Any]:
-    machine_accuracy = _weighted(rows, "estimatedAccuracy")
+def promise(rows: list[dict[str, Any]], counters: Counters, settings: JobConfig, task: TaskType) -> dict[str, Any]:
+    """What the thresholds promise about the machine labels, in the task's measure (accuracy or mean IoU)."""
+    kind = label_kind(task.label_kind)
+    machine_estimate = _weighted(rows, "estimate")
     labeled = _machine_labeled(rows)
     return {
-        "target": settings.TargetAccuracy,
+        "measure": kind.measure,
+        "target": kind.target(settings),
         "confidenceLevel": settings.ConfidenceLevel,
         # Each iteration's bound holds at the confidence level for that iteration's machine labels;
         # the weighted mean is what the bounds say about all machine labels together.
-        "machineLabelsEstimated": machine_accuracy,
+        "machineLabelsEstimated": machine_estimate,
         "machineLabelsLowerBound": _weighted(rows, "lowerBound"),
         "lowestIterationLowerBound": min((row["threshold"]["lowerBound"] for row in labeled), default=None),
-        # Human labels count as correct; machine labels at their calibration estimate.
+        # Human labels count as correct (quality 1); machine labels at their calibration estimate.
         "overallEstimated": (
-            counters.HumanLabeled + (machine_accuracy or 0.0) * counters.MachineLabeled
+            counters.HumanLabeled + (machine_estimate or 0.0) * counters.MachineLabeled
         ) / (counters.TotalLabeled or 1),
     }
 
@@ -165,7 +169,7 @@ def build_report(
         "counters": asdict(counters),
         "iterations": rows,
         "totals": summed,
-        "accuracy": accuracy(rows, counters, settings),
+        "promise": promise(rows, counters, settings, task),
         "cost": cost_estimate(rows, summed["humanAnswers"], counters.TotalLabeled, settings, task),
         "settings": settings.model_dump(),
     }

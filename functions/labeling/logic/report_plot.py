@@ -1,9 +1,10 @@
-"""The report's plot: accuracy against coverage on each iteration's calibration set.
+"""The report's plot: the promise's measure against coverage on each iteration's calibration set.
 
-One line per iteration from ComputeThreshold's curve (threshold.json), its
-Clopper-Pearson lower bound dashed beside it, the chosen threshold marked, the
-target accuracy as a horizontal line. A reader sees how much of the pool the
-model could have labeled at each accuracy, and where the promise put the cut.
+The measure is accuracy for classes and mean IoU (image quality) for boxes, as
+threshold.json names it. One line per iteration from ComputeThreshold's curve, its
+lower confidence bound dashed beside it, the chosen threshold marked, the target as
+a horizontal line. A reader sees how much of the pool the model could have labeled
+at each level, and where the promise put the cut.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from labeling.logic.threshold import min_trials_to_pass
-
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 6.0, 100
 CHOSEN_THRESHOLD = "chosen threshold"  # the label of the markers, found by it in tests
 
 
 def accuracy_coverage_figure(
-    details: dict[int, dict[str, Any]], target_accuracy: float, confidence_level: float,
+    details: dict[int, dict[str, Any]], target: float, confidence_level: float, measure: str = "accuracy",
 ):
     """details: iteration -> threshold.json. Returns a matplotlib Figure (no pyplot, no global state)."""
     # Imported here: matplotlib reaches Lambda in a layer on WriteOutput only, and a
@@ -27,8 +26,7 @@ def accuracy_coverage_figure(
 
     figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     axes = figure.add_subplot()
-    axes.axhline(target_accuracy, color="black", linewidth=1, linestyle=":",
-                 label=f"target accuracy {target_accuracy:.0%}")
+    axes.axhline(target, color="black", linewidth=1, linestyle=":", label=f"target {measure} {_level(target, measure)}")
     # One color per iteration, shared by its accuracy line, its bound and its marker.
     cycle = [f"C{i % 10}" for i in range(len(details))]
     for color, (k, detail) in zip(cycle, sorted(details.items()), strict=True):
@@ -36,25 +34,25 @@ def accuracy_coverage_figure(
         if not curve:
             continue
         coverage = [point["coverage"] for point in curve]
-        axes.plot(coverage, [point["accuracy"] for point in curve], color=color, linewidth=1.5,
+        axes.plot(coverage, [point["value"] for point in curve], color=color, linewidth=1.5,
                   label=f"iteration {k} (calibration set of {detail['calibration_size']})")
         axes.plot(coverage, [point["lower_bound"] for point in curve], color=color, linewidth=1, linestyle="--")
         chosen = _chosen_point(detail)
         if chosen is not None:
-            axes.plot([chosen["coverage"]], [chosen["accuracy"]], marker="o", markersize=8, color=color,
+            axes.plot([chosen["coverage"]], [chosen["value"]], marker="o", markersize=8, color=color,
                       markeredgecolor="black", linestyle="none", label=f"{CHOSEN_THRESHOLD}, iteration {k}")
             near_right_edge = chosen["coverage"] > 0.85  # the label goes left of the mark, inside the axes
-            axes.annotate(f"t = {chosen['threshold']:g}", (chosen["coverage"], chosen["accuracy"]),
+            axes.annotate(f"t = {chosen['threshold']:g}", (chosen["coverage"], chosen["value"]),
                           textcoords="offset points", xytext=(-8 if near_right_edge else 8, -14),
                           ha="right" if near_right_edge else "left", fontsize=8)
     if not any(detail.get("curve") for detail in details.values()):
         axes.text(0.5, 0.5, "no model was trained: humans labeled every item", ha="center", va="center",
                   transform=axes.transAxes)
     axes.set_xlim(0, 1.02)
-    axes.set_ylim(_lowest(details, target_accuracy, confidence_level), 1.005)
+    axes.set_ylim(_lowest(details, target), 1.005)
     axes.set_xlabel("coverage: share of the calibration set at or above the threshold")
-    axes.set_ylabel("accuracy of those items (dashed: lower bound)")
-    axes.set_title(f"Accuracy against coverage on each iteration's calibration set "
+    axes.set_ylabel(f"{measure} of those items (dashed: lower bound)")
+    axes.set_title(f"{measure[0].upper() + measure[1:]} against coverage on each iteration's calibration set "
                    f"(bounds at {confidence_level:.0%} confidence)")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower left", fontsize=8)
@@ -66,21 +64,26 @@ def _chosen_point(detail: dict[str, Any]) -> dict[str, float] | None:
     if detail.get("threshold") is None or not detail.get("accepted"):
         return None
     return {"threshold": detail["threshold"], "coverage": detail["accepted"] / detail["calibration_size"],
-            "accuracy": detail["correct"] / detail["accepted"]}
+            "value": detail["estimate"]}
 
 
-def _lowest(details: dict[int, dict[str, Any]], target_accuracy: float, confidence_level: float) -> float:
-    """Bottom of the accuracy axis: every accuracy, and every bound the threshold search could test.
+def _level(value: float, measure: str) -> str:
+    return f"{value:.0%}" if measure == "accuracy" else f"{value:.2f}"
 
-    Bounds over fewer items than could ever pass plunge towards 0 at the left end of the
-    curve; they would squash the rest of the plot and are cut off instead.
+
+def _lowest(details: dict[int, dict[str, Any]], target: float) -> float:
+    """Bottom of the value axis: every value, and every bound the threshold search tested or could have.
+
+    Bounds over fewer items than the search starts at plunge towards 0 at the left end of
+    the curve; they would squash the rest of the plot and are cut off instead.
     """
-    testable = min_trials_to_pass(target_accuracy, 1.0 - confidence_level)
-    values = [
-        value for detail in details.values() for point in detail.get("curve") or []
-        for value in (point["accuracy"], point["lower_bound"] if point["accepted"] >= testable else 1.0)
-    ]
-    return max(0.0, min([target_accuracy - 0.05, *values]) - 0.02)
+    values = []
+    for detail in details.values():
+        steps = detail.get("steps") or []
+        testable = steps[0]["accepted"] if steps else float("inf")
+        for point in detail.get("curve") or []:
+            values += [point["value"], point["lower_bound"] if point["accepted"] >= testable else 1.0]
+    return max(0.0, min([target - 0.05, *values]) - 0.02)
 
 
 def png(figure) -> bytes:
@@ -89,5 +92,7 @@ def png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def accuracy_coverage_png(details: dict[int, dict[str, Any]], target_accuracy: float, confidence_level: float) -> bytes:
-    return png(accuracy_coverage_figure(details, target_accuracy, confidence_level))
+def accuracy_coverage_png(
+    details: dict[int, dict[str, Any]], target: float, confidence_level: float, measure: str = "accuracy",
+) -> bytes:
+    return png(accuracy_coverage_figure(details, target, confidence_level, measure))

@@ -31,21 +31,39 @@ def _share(part: float, whole: float) -> str:
     return f"{part / whole:.0%}" if whole else NONE
 
 
+def _level(x: float | None, measure: str) -> str:
+    """Accuracy as a percentage; a mean IoU as the number it is (0.72), as detection papers write it."""
+    if measure == "accuracy" or x is None:
+        return _percent(x)
+    return f"{x:.3f}"
+
+
 def _promise(report: dict[str, Any]) -> str:
-    accuracy, machine = report["accuracy"], report["counters"]["MachineLabeled"]
-    target, confidence = _percent(accuracy["target"], 0), _percent(accuracy["confidenceLevel"], 0)
+    promise, machine = report["promise"], report["counters"]["MachineLabeled"]
+    measure, confidence = promise["measure"], _percent(promise["confidenceLevel"], 0)
+    target = _percent(promise["target"], 0) if measure == "accuracy" else f"{promise['target']:g}"
+    goal = f"at least {target} correct" if measure == "accuracy" else f"a mean IoU of at least {target}"
     if not machine:
-        return (f"Machine labels: none; humans labeled every item. (Target: at least {target} correct "
-                f"with {confidence} confidence.)")
-    return (f"Machine labels: {_count(machine)} items, estimated {_percent(accuracy['machineLabelsEstimated'])} "
-            f"correct, at least {_percent(accuracy['lowestIterationLowerBound'])} with {confidence} confidence "
+        return f"Machine labels: none; humans labeled every item. (Target: {goal} with {confidence} confidence.)"
+    estimated = (f"estimated {_percent(promise['machineLabelsEstimated'])} correct, at least "
+                 f"{_percent(promise['lowestIterationLowerBound'])}" if measure == "accuracy" else
+                 f"estimated mean IoU {_level(promise['machineLabelsEstimated'], measure)}, at least "
+                 f"{_level(promise['lowestIterationLowerBound'], measure)}")
+    return (f"Machine labels: {_count(machine)} items, {estimated} with {confidence} confidence "
             f"per iteration (target {target}). Each iteration's threshold was chosen on a fresh random "
             f"calibration sample labeled by humans, so that bound holds for the pool it was applied to.")
 
 
+def _overall(promise: dict[str, Any]) -> str:
+    humans = "human labels as correct" if promise["measure"] == "accuracy" else "human boxes as exact (IoU 1)"
+    return (f"Counting {humans}, the estimated {promise['measure']} of all labels is "
+            f"{_level(promise['overallEstimated'], promise['measure'])}.")
+
+
 def _iteration_table(report: dict[str, Any]) -> list[str]:
+    measure = report["promise"]["measure"]
     lines = [
-        "| iteration | human labeled | of which calibration | machine labeled | threshold | estimated accuracy "
+        f"| iteration | human labeled | of which calibration | machine labeled | threshold | estimated {measure} "
         "| lower bound | calibration accepted | left unlabeled | training s | transform s |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -56,8 +74,8 @@ def _iteration_table(report: dict[str, Any]) -> list[str]:
         elif threshold["value"] is None:
             decision = ["none passed", NONE, NONE, f"0 / {_count(threshold['calibrationSize'])}"]
         else:
-            decision = [f"{threshold['value']:g}", _percent(threshold["estimatedAccuracy"]),
-                        _percent(threshold["lowerBound"]),
+            decision = [f"{threshold['value']:g}", _level(threshold["estimate"], measure),
+                        _level(threshold["lowerBound"], measure),
                         f"{_count(threshold['calibrationAccepted'])} / {_count(threshold['calibrationSize'])}"]
         lines.append("| " + " | ".join([
             str(row["iteration"]), _count(row["humanLabeled"]), _count(row["calibrationSampleSize"]),
@@ -111,11 +129,10 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
         f"({_share(counters['HumanLabeled'], total)}), {_count(counters['MachineLabeled'])} by the model "
         f"({_share(counters['MachineLabeled'], total)}), {_count(counters['Unlabeled'])} left unlabeled.",
         "",
-        "## The accuracy promise",
+        f"## The {report['promise']['measure']} promise",
         "",
         _promise(report),
-        f"Counting human labels as correct, the estimated accuracy of all labels is "
-        f"{_percent(report['accuracy']['overallEstimated'])}.",
+        _overall(report["promise"]),
         "",
         "## Iterations",
         "",
@@ -131,5 +148,6 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
         f"Instance-hours are {cost['instanceHoursAre']}.",
     ]
     if plot:
-        lines += ["", "## Accuracy against coverage", "", f"![Accuracy against coverage]({plot})"]
+        title = f"{report['promise']['measure'][0].upper()}{report['promise']['measure'][1:]} against coverage"
+        lines += ["", f"## {title}", "", f"![{title}]({plot})"]
     return "\n".join(lines) + "\n"

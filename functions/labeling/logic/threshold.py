@@ -8,9 +8,10 @@ Method (documented in README.md, "The accuracy promise"):
     number of correct ones is binomial. Its exact (Clopper-Pearson) one-sided
     lower confidence bound must reach the target accuracy.
   * Thresholds are tested in a fixed order, from high to low on a fixed grid,
-    and the search stops at the first failure (fixed-sequence testing), so the
-    chance that the chosen threshold's true accuracy is below target stays at
-    most 1 - confidence level although many thresholds are looked at.
+    and the search stops at the first failure (fixed-sequence testing, in
+    fixed_sequence.py, shared with the bounding-box search), so the chance that
+    the chosen threshold's true accuracy is below target stays at most
+    1 - confidence level although many thresholds are looked at.
   * Grid points with fewer calibration items than could ever pass the bound are
     not tested; that count depends on the confidences only, not on the labels.
 No threshold passing means the model labels nothing this iteration.
@@ -22,7 +23,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-GRID = tuple(round(1.0 - step * 0.005, 3) for step in range(1, 200))  # 0.995 .. 0.005
+from labeling.logic.fixed_sequence import GRID, grid_curve_counts, lowest_passing
+
+__all__ = ["GRID", "accuracy_curve", "choose_threshold", "clopper_pearson_lower", "min_trials_to_pass"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -109,19 +112,27 @@ class CurvePoint:
 
 
 def accuracy_curve(calibration: Iterable[tuple[float, bool]], confidence_level: float) -> list[CurvePoint]:
-    """One point per grid threshold that accepts at least one calibration item."""
-    scored = sorted(calibration, key=lambda pair: -pair[0])
+    """One point per grid threshold that accepts at least one more calibration item than the last."""
+    scored = _ordered(calibration)
+    correct = _running_correct(scored)
     alpha = 1.0 - confidence_level
-    curve: list[CurvePoint] = []
-    accepted = correct = 0
-    for threshold in GRID:
-        while accepted < len(scored) and scored[accepted][0] >= threshold:
-            correct += bool(scored[accepted][1])
-            accepted += 1
-        if accepted and (not curve or curve[-1].accepted != accepted):
-            curve.append(CurvePoint(threshold, accepted, correct, accepted / len(scored), correct / accepted,
-                                    clopper_pearson_lower(correct, accepted, alpha)))
-    return curve
+    return [
+        CurvePoint(threshold, accepted, correct[accepted], accepted / len(scored), correct[accepted] / accepted,
+                   clopper_pearson_lower(correct[accepted], accepted, alpha))
+        for threshold, accepted in grid_curve_counts([confidence for confidence, _ in scored])
+    ]
+
+
+def _ordered(calibration: Iterable[tuple[float, bool]]) -> list[tuple[float, bool]]:
+    return sorted(calibration, key=lambda pair: -pair[0])
+
+
+def _running_correct(scored: list[tuple[float, bool]]) -> list[int]:
+    """correct[n]: how many of the n most confident items are correct."""
+    correct = [0]
+    for _, right in scored:
+        correct.append(correct[-1] + bool(right))
+    return correct
 
 
 @dataclass
@@ -149,21 +160,19 @@ def choose_threshold(
     calibration: Iterable[tuple[float, bool]], target_accuracy: float, confidence_level: float
 ) -> ThresholdDecision:
     """Lowest grid threshold whose accepted calibration items pass the bound (see module doc)."""
-    scored = sorted(calibration, key=lambda pair: -pair[0])
+    scored = _ordered(calibration)
+    correct = _running_correct(scored)
     alpha = 1.0 - confidence_level
-    needed = min_trials_to_pass(target_accuracy, alpha)
     decision = ThresholdDecision(None, target_accuracy, confidence_level, len(scored))
-    accepted = correct = 0
-    for threshold in GRID:
-        while accepted < len(scored) and scored[accepted][0] >= threshold:
-            correct += bool(scored[accepted][1])
-            accepted += 1
-        if accepted < needed:
-            continue
-        bound = clopper_pearson_lower(correct, accepted, alpha)
-        decision.steps.append(ThresholdStep(threshold, accepted, correct, bound))
-        if bound < target_accuracy:
-            break
-        decision.threshold, decision.accepted, decision.correct = threshold, accepted, correct
-        decision.lower_bound = bound
+
+    def passes(threshold: float, accepted: int) -> bool:
+        bound = clopper_pearson_lower(correct[accepted], accepted, alpha)
+        decision.steps.append(ThresholdStep(threshold, accepted, correct[accepted], bound))
+        return bound >= target_accuracy
+
+    decision.threshold, decision.accepted = lowest_passing(
+        [confidence for confidence, _ in scored], min_trials_to_pass(target_accuracy, alpha), passes)
+    if decision.threshold is not None:
+        decision.correct = correct[decision.accepted]
+        decision.lower_bound = clopper_pearson_lower(decision.correct, decision.accepted, alpha)
     return decision

@@ -77,9 +77,12 @@ class SageMakerRun(_Model):
 
 class Threshold(_Model):
     value: float | None
+    # What the promise measures: "accuracy" (classification) or "mean IoU" (boxes; logic/label_kinds.py).
+    measure: str = "accuracy"
     calibration_size: int = Field(alias="calibrationSize")
     calibration_accepted: int = Field(alias="calibrationAccepted")
-    estimated_accuracy: float | None = Field(alias="estimatedAccuracy")
+    # The measure on the calibration items at or above the threshold, and its lower confidence bound.
+    estimate: float | None
     lower_bound: float = Field(alias="lowerBound")
 
 

@@ -1,0 +1,162 @@
+"""What a label is, by kind of task: one class per item, or boxes with classes.
+
+Everything in the loop that depends on the shape of a label goes through one of these:
+how workers' answers become one label, how a calibration item is scored against its
+human label (right or wrong; a box-quality score in [0, 1]), which threshold keeps the
+promise, how sure a model is, and what Ground Truth writes in the output manifest. The
+handlers stay the same for every task type.
+
+Label records (the JSON Lines files of human and machine labels, labels.py) hold
+"label": the value written under the job's label attribute, a class index for
+classification and Ground Truth's {"image_size", "annotations"} for boxes; "confidence":
+the item's confidence; and for boxes "objects": one {"confidence"} per annotation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from labeling.logic import box_quality, threshold
+from labeling.logic.box_consolidation import consolidate_boxes
+from labeling.logic.consolidation import majority_vote
+from labeling.logic.sampling import ambiguity
+from labeling.models.job import JobConfig
+
+# A box image's depth is not something a worker reports; the model images are RGB.
+IMAGE_DEPTH = 3
+
+
+class AnswerError(ValueError):
+    """A worker's answer that does not fit the task; the message says what to send."""
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """ComputeThreshold's decision in the terms every kind shares, and threshold.json's content."""
+
+    value: float | None
+    calibration_size: int
+    accepted: int
+    estimate: float | None  # the measure on the calibration items at or above the threshold
+    lower_bound: float
+    details: dict[str, Any]  # the decision and its curve, for threshold.json and the plot
+
+
+class Classification:
+    name = "classification"
+    measure = "accuracy"
+
+    def target(self, settings: JobConfig) -> float:
+        return settings.TargetAccuracy
+
+    def answer(self, label: str | None, bounding_box: Mapping[str, Any] | None, label_names: list[str]) -> dict:
+        if label is None or bounding_box is not None:
+            raise AnswerError(f"a classification answer is one 'label', one of {label_names}")
+        if label not in label_names:
+            raise AnswerError(f"label {label!r} is not one of {label_names}")
+        return {"label": label, "labelIndex": label_names.index(label)}
+
+    def consolidate(self, answers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """answers: worker id -> stored answer. Majority vote; agreement is the confidence."""
+        label, agreement = majority_vote([answer["labelIndex"] for answer in answers.values()])
+        return {"label": label, "confidence": agreement}
+
+    def calibration_score(self, human_label: Any, prediction: Mapping[str, Any]) -> bool:
+        return prediction["label"] == human_label
+
+    def choose_threshold(self, calibration: Sequence[tuple[float, bool]], settings: JobConfig) -> ThresholdChoice:
+        decision = threshold.choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel)
+        curve = threshold.accuracy_curve(calibration, settings.ConfidenceLevel)
+        return ThresholdChoice(
+            decision.threshold, decision.calibration_size, decision.accepted, decision.estimated_accuracy,
+            decision.lower_bound,
+            {**decision.as_dict(), "measure": self.measure, "estimate": decision.estimated_accuracy,
+             "curve": [{**asdict(point), "value": point.accuracy} for point in curve]},
+        )
+
+    def machine_label(self, prediction: Mapping[str, Any]) -> dict[str, Any]:
+        return {"label": prediction["label"], "confidence": prediction["confidence"]}
+
+    def ambiguity(self, prediction: Mapping[str, Any], strategy: str) -> float:
+        return ambiguity(prediction["scores"], strategy)
+
+    def attribute_value(self, record: Mapping[str, Any]) -> Any:
+        return record["label"]
+
+    def metadata(self, record: Mapping[str, Any], label_names: list[str]) -> dict[str, Any]:
+        return {"class-name": label_names[record["label"]], "confidence": round(float(record["confidence"]), 4)}
+
+
+class BoundingBoxes:
+    name = "bounding-box"
+    measure = "mean IoU"
+
+    def target(self, settings: JobConfig) -> float:
+        return settings.TargetMeanIoU
+
+    def answer(self, label: str | None, bounding_box: Mapping[str, Any] | None, label_names: list[str]) -> dict:
+        """Ground Truth's bounding-box worker answer: {"boundingBoxes": [{"label", "left", "top", "width",
+        "height"}], "inputImageProperties": {"width", "height"}}, class names checked and indexed."""
+        if bounding_box is None or label is not None:
+            raise AnswerError(
+                'a bounding-box answer is one "boundingBox": {"boundingBoxes": [{"label", "left", "top", "width", '
+                '"height"}, ...], "inputImageProperties": {"width", "height"}} (no boxes: nothing to draw)'
+            )
+        boxes = []
+        for number, box in enumerate(bounding_box["boundingBoxes"], start=1):
+            if box["label"] not in label_names:
+                raise AnswerError(f"box {number}: label {box['label']!r} is not one of {label_names}")
+            boxes.append({"class_id": label_names.index(box["label"]), "left": box["left"], "top": box["top"],
+                          "width": box["width"], "height": box["height"]})
+        return {"boundingBoxes": boxes, "inputImageProperties": dict(bounding_box["inputImageProperties"])}
+
+    def consolidate(self, answers: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        consolidated = consolidate_boxes({worker: answer["boundingBoxes"] for worker, answer in answers.items()})
+        # Workers see the same image; the first (by id) speaks for its size.
+        size = answers[min(answers)]["inputImageProperties"]
+        return {
+            "label": {"image_size": [{"width": size["width"], "height": size["height"], "depth": IMAGE_DEPTH}],
+                      "annotations": consolidated.annotations},
+            "confidence": consolidated.image_confidence,
+            "objects": [{"confidence": c} for c in consolidated.confidences],
+        }
+
+    def calibration_score(self, human_label: Mapping[str, Any], prediction: Mapping[str, Any]) -> float:
+        return box_quality.image_quality(prediction["label"]["annotations"], human_label["annotations"])
+
+    def choose_threshold(self, calibration: Sequence[tuple[float, float]], settings: JobConfig) -> ThresholdChoice:
+        decision = box_quality.choose_box_threshold(calibration, settings.TargetMeanIoU,
+                                                    confidence_level=settings.ConfidenceLevel)
+        curve = box_quality.quality_curve(calibration, settings.ConfidenceLevel)
+        return ThresholdChoice(
+            decision.threshold, decision.calibration_size, decision.accepted, decision.estimated_quality,
+            decision.lower_bound,
+            {**decision.as_dict(), "measure": self.measure, "estimate": decision.estimated_quality,
+             "curve": [{**asdict(point), "value": point.mean_quality} for point in curve]},
+        )
+
+    def machine_label(self, prediction: Mapping[str, Any]) -> dict[str, Any]:
+        return {"label": prediction["label"], "confidence": prediction["confidence"],
+                "objects": prediction["objects"]}
+
+    def ambiguity(self, prediction: Mapping[str, Any], strategy: str) -> float:
+        """1 - the image's confidence, whatever the strategy: margin and entropy score a class
+        distribution, and an image of boxes has none; its confidence already says how sure the
+        model is of its least sure box (containers/object-detection)."""
+        return 1.0 - float(prediction["confidence"])
+
+    def attribute_value(self, record: Mapping[str, Any]) -> Any:
+        return record["label"]
+
+    def metadata(self, record: Mapping[str, Any], label_names: list[str]) -> dict[str, Any]:
+        return {"objects": [{"confidence": round(float(o["confidence"]), 4)} for o in record["objects"]],
+                "class-map": {str(index): name for index, name in enumerate(label_names)}}
+
+
+LABEL_KINDS = {kind.name: kind for kind in (Classification(), BoundingBoxes())}
+
+
+def label_kind(name: str) -> Classification | BoundingBoxes:
+    return LABEL_KINDS[name]
