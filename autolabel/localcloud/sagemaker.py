@@ -35,7 +35,8 @@ import boto3
 from moto.sagemaker.models import SageMakerModelBackend
 
 SERVE_START_TIMEOUT_SECONDS = 300
-INVOCATION_TIMEOUT_SECONDS = 3600
+# SageMaker's default when a job sets no ModelClientConfig.InvocationsTimeoutInSeconds.
+DEFAULT_INVOCATION_TIMEOUT_SECONDS = 600
 
 
 class ContainerError(RuntimeError):
@@ -230,13 +231,13 @@ class LocalSageMaker:
             time.sleep(0.2)
         raise ContainerError(f"serve did not answer /ping within {SERVE_START_TIMEOUT_SECONDS} s; see {log}")
 
-    def _invoke(self, port: int, body: bytes, content_type: str, accept: str) -> bytes:
+    def _invoke(self, port: int, body: bytes, content_type: str, accept: str, timeout: float) -> bytes:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations", data=body, method="POST",
             headers={"Content-Type": content_type, "Accept": accept},
         )
         try:
-            with urllib.request.urlopen(request, timeout=INVOCATION_TIMEOUT_SECONDS) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
             detail = error.read().decode(errors="replace")
@@ -247,6 +248,8 @@ class LocalSageMaker:
         content_type = job.transform_input.get("ContentType", "application/jsonlines")
         accept = job.transform_output.get("Accept", content_type)
         max_payload = int(job.max_payload_in_mb or 6) * 1024 * 1024
+        timeout = float((job.model_client_config or {}).get("InvocationsTimeoutInSeconds")
+                        or DEFAULT_INVOCATION_TIMEOUT_SECONDS)
         bucket, prefix = _split_uri(source)
         out_bucket, out_prefix = _split_uri(job.transform_output["S3OutputPath"])
         keys = [o["Key"] for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -261,7 +264,7 @@ class LocalSageMaker:
                 def flush():
                     nonlocal batch, size
                     if batch:
-                        answer = self._invoke(port, b"\n".join(batch) + b"\n", content_type, accept)
+                        answer = self._invoke(port, b"\n".join(batch) + b"\n", content_type, accept, timeout)
                         lines = [line for line in answer.splitlines() if line.strip()]
                         if len(lines) != len(batch):
                             raise ContainerError(f"/invocations returned {len(lines)} lines for {len(batch)} records")

@@ -46,6 +46,21 @@ def _max_payload_mb(table) -> int:
     return 6 if table.source_key == "source" else 1
 
 
+# SageMaker cuts a transform request after 600 s by default. An image request is a mini-batch
+# of up to ~12,000 references (_max_payload_mb) that the container fetches and runs, minutes on
+# a CPU instance; the service's maximum keeps a slow request from failing the whole job.
+INVOCATIONS_TIMEOUT_SECONDS = 3600
+
+
+class TransformJobWithTimeout(tasks.SageMakerCreateTransformJob):
+    """createTransformJob with ModelClientConfig, which the CDK's L2 task has no property for."""
+
+    def to_state_json(self, *args, **kwargs):
+        state = super().to_state_json(*args, **kwargs)
+        state["Parameters"]["ModelClientConfig"] = {"InvocationsTimeoutInSeconds": INVOCATIONS_TIMEOUT_SECONDS}
+        return state
+
+
 class LabelingWorkflow(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, functions: dict[str, lambda_.IFunction],
@@ -167,7 +182,7 @@ class LabelingWorkflow(Construct):
         ))
         chain = train.next(create_model)
         for part, step in (("Validation", "validation"), ("Pool", "pool")):
-            chain = chain.next(self._catching(tasks.SageMakerCreateTransformJob(
+            chain = chain.next(self._catching(TransformJobWithTimeout(
                 self, f"Transform{part}-{name}",
                 transform_job_name=sfn.JsonPath.string_at(f"$.sagemaker.{step}TransformJobName"),
                 model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),

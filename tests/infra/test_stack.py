@@ -208,3 +208,11 @@ def test_image_transforms_send_smaller_requests_than_text_transforms(asl):
     # An image line is a reference to fetch and run, far more work per byte than a text line.
     assert states["TransformPool-image-classification"]["Parameters"]["MaxPayloadInMB"] == 1
     assert states["TransformPool-text-classification"]["Parameters"]["MaxPayloadInMB"] == 6
+
+
+def test_every_transform_request_may_run_for_the_services_maximum_hour(asl):
+    """SageMaker's default would cut a request of thousands of images at 10 minutes and fail the job."""
+    transforms = [state for name, state in iter_states(asl) if name.startswith("Transform")]
+    assert transforms
+    for state in transforms:
+        assert state["Parameters"]["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": 3600}

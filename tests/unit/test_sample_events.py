@@ -29,3 +29,11 @@ def test_job_and_labels_examples_parse():
 def test_task_api_examples_parse():
     assert ListTasksRequest.model_validate(_load("list-tasks.json")).limit == 10
     assert SubmitAnswerRequest.model_validate(_load("submit-answer.json")).label == "sports"
+
+
+def test_object_detection_examples_parse():
+    config = JobConfig.model_validate(_load("job-object-detection.json"))
+    assert (config.TaskType, config.TargetMeanIoU, config.NumberOfHumanWorkersPerDataObject) == (
+        "object-detection", 0.6, 3)
+    answer = SubmitAnswerRequest.model_validate(_load("submit-answer-bounding-box.json"))
+    assert answer.label is None and [box.label for box in answer.bounding_box.bounding_boxes] == ["circle", "triangle"]
