@@ -20,8 +20,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
-# The text container's package, for its embedder and sketches.
-sys.path.insert(0, str(ROOT / "containers" / "text-classification"))
+# The text container's package, for its embedder, and the containers' shared one, for sketches.
+sys.path[:0] = [str(ROOT / "containers" / "text-classification"), str(ROOT / "containers" / "common")]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def _bbc_news() -> Dataset:
 
         features = Embedder().encode([text for _, text, _ in articles])
         np.save(cached, features)
-    from text_classifier.sketch import sketches
+    from ml_container.sketch import sketches
 
     return Dataset("bbc-news", features, labels, len(topics), "text", sketches(features))
 

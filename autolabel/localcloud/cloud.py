@@ -44,7 +44,7 @@ OUR_HANDLERS = "labeling."
 @dataclass
 class SynthesizedApp:
     template: dict[str, Any]
-    images: dict[str, Path]  # "repository:tag" of each image asset -> the folder it is built from
+    images: dict[str, Path]  # "repository:tag" of each image asset -> its Dockerfile's staged folder
     outputs: dict[str, str] = field(default_factory=dict)  # stack output -> resolved value
     outdir: Path | None = None  # the cloud assembly (templates, assets, validation report)
 
@@ -64,7 +64,10 @@ def synthesize(outdir: Path) -> SynthesizedApp:
     images: dict[str, Path] = {}
     for manifest in Path(assembly.directory).glob("*.assets.json"):
         for asset in json.loads(manifest.read_text()).get("dockerImages", {}).values():
-            folder = Path(assembly.directory) / asset["source"]["directory"]
+            # The build context is containers/ (infra/constructs/models.py); the entry points
+            # sit beside the Dockerfile, in the task type's folder of the staged context.
+            context = Path(assembly.directory) / asset["source"]["directory"]
+            folder = (context / asset["source"].get("dockerFile", "Dockerfile")).parent
             for destination in asset["destinations"].values():
                 images[resolve({"Fn::Sub": f"{destination['repositoryName']}:{destination['imageTag']}"})] = folder
     outputs = {name: str(resolve(o["Value"])) for name, o in template.get("Outputs", {}).items()}

@@ -21,12 +21,13 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits
 
-sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+HERE = os.path.dirname(os.path.realpath(__file__))
+sys.path[:0] = [HERE, os.path.join(os.path.dirname(HERE), "common")]  # as the train and serve entry points
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the train and serve entry points do
 
 from image_classifier import train  # noqa: E402
-from image_classifier.paths import MlPaths  # noqa: E402
 from image_classifier.predictor import Predictor  # noqa: E402
+from ml_container.paths import MlPaths  # noqa: E402
 
 HELD_OUT = 300
 MIN_ACCURACY = 0.9

@@ -1,9 +1,11 @@
 """Model containers (images per task type from containers/) and the SageMaker role.
 
 containers/<task type>/Dockerfile builds the image batch transform runs (CPU
-inference instances). A Dockerfile.train beside it, when present, builds the
-training image: the GPU training instance (ml.p3.2xlarge) needs a CUDA build of
-PyTorch that the CPU inference instances would only carry as dead weight.
+inference instances), with containers/ as the build context so that it can copy the
+shared containers/common/ml_container package beside the task type's own. A
+Dockerfile.train beside it, when present, builds the training image: the GPU training
+instance (ml.p3.2xlarge) needs a CUDA build of PyTorch that the CPU inference instances
+would only carry as dead weight.
 """
 
 from dataclasses import dataclass
@@ -21,6 +23,15 @@ from labeling.task_types import TASK_TYPES
 def available_task_types() -> list[str]:
     """Task types whose container ships in containers/<task type>/ (a Dockerfile)."""
     return [name for name in TASK_TYPES if (CONTAINERS_DIR / name / "Dockerfile").is_file()]
+
+
+def build_context_exclude(name: str) -> list[str]:
+    """What a task type's image leaves out of its build context, containers/ (Docker's ignore
+    syntax, the last matching line wins): everything but common/ and <task type>/, and caches.
+    CDK computes the asset's hash over the context it stages, after these exclusions, so an
+    edit to another task type's folder neither changes this image's hash nor rebuilds it;
+    an edit to common/ rebuilds every image."""
+    return ["*", "!common", f"!{name}", "**/__pycache__", "**/*.pyc", "**/tests"]
 
 
 @dataclass(frozen=True)
@@ -55,9 +66,8 @@ class ModelImages(Construct):
 
     def _image(self, name: str, suffix: str, dockerfile: str) -> tasks.DockerImage:
         asset = ecr_assets.DockerImageAsset(
-            self, f"{name}-{suffix}", directory=str(CONTAINERS_DIR / name), file=dockerfile,
-            platform=ecr_assets.Platform.LINUX_AMD64,
-            exclude=["**/__pycache__", "*.pyc", "tests"],
+            self, f"{name}-{suffix}", directory=str(CONTAINERS_DIR), file=f"{name}/{dockerfile}",
+            platform=ecr_assets.Platform.LINUX_AMD64, exclude=build_context_exclude(name),
         )
         asset.repository.grant_pull(self.role)
         return tasks.DockerImage.from_ecr_repository(asset.repository, asset.image_tag)

@@ -128,6 +128,9 @@ def test_a_container_image_asset_per_shipped_task_type(synthesized_app):
     assert len(folders) == expected
     for folder in folders:
         assert (folder / "Dockerfile").is_file() and (folder / "train").is_file() and (folder / "serve").is_file()
+        # The build context is containers/, cut down to the shared package and this task type's folder.
+        assert {p.name for p in folder.parent.iterdir() if p.is_dir()} == {"common", folder.name}
+        assert (folder.parent / "common" / "ml_container" / "server.py").is_file()
 
 
 def test_image_classification_trains_on_its_cuda_image_and_infers_on_its_cpu_image(asl):

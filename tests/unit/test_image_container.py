@@ -24,10 +24,12 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
 
-CONTAINER = Path(__file__).resolve().parents[2] / "containers" / "image-classification"
-sys.path.insert(0, str(CONTAINER))
+CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
+CONTAINER = CONTAINERS / "image-classification"
+sys.path[:0] = [str(CONTAINER), str(CONTAINERS / "common")]
 
-from image_classifier import backbone, calibration, finetune, network, sketch, sources  # noqa: E402
+from image_classifier import calibration, finetune, network  # noqa: E402
+from ml_container import backbone, sketch, sources  # noqa: E402
 
 LABEL_COUNT = 11  # one more than the digits: scores must still be 11 wide, the extra one 0
 TRAIN_ITEMS = 300
@@ -297,7 +299,7 @@ def test_pretrained_weights_recognise_a_photo(tmp_path):
     pixels = sources.load_many([str(photo)], 224)
     model = backbone.pretrained().eval()
     with torch.no_grad():
-        top = model(network.normalise(torch.from_numpy(pixels).permute(0, 3, 1, 2))).softmax(1)[0].topk(3)
+        top = model(backbone.normalise(torch.from_numpy(pixels).permute(0, 3, 1, 2))).softmax(1)[0].topk(3)
     buildings = {442, 449, 483, 497, 663, 698, 832}  # bell cote, boathouse, castle, church, monastery, palace, stupa
     assert int(top.indices[0]) in buildings, top
 
@@ -337,7 +339,7 @@ def test_fine_tuning_is_deterministic(fine_tune):
                               log=lambda message: None)
         assert report.epochs >= 1 and report.holdout_items > 0
         with torch.no_grad():
-            x = network.normalise(torch.from_numpy(images[:8]).permute(0, 3, 1, 2))
+            x = backbone.normalise(torch.from_numpy(images[:8]).permute(0, 3, 1, 2))
             scores.append(model.scores(model.logits(model.features(x, 0))))
     assert torch.equal(scores[0], scores[1])
 
@@ -349,7 +351,7 @@ def test_single_class_predicts_it_with_full_confidence():
     report = finetune.fit(model, images, np.full(8, 2), _tiny_settings(), torch.device("cpu"), log=lambda m: None)
     assert report.epochs == 0
     with torch.no_grad():
-        x = network.normalise(torch.from_numpy(images[:3]).permute(0, 3, 1, 2))
+        x = backbone.normalise(torch.from_numpy(images[:3]).permute(0, 3, 1, 2))
         scores = model.scores(model.logits(model.features(x, 0)))
     assert scores.tolist() == [[0.0, 0.0, 1.0]] * 3
 

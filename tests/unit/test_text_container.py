@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CONTAINER = Path(__file__).resolve().parents[2] / "containers" / "text-classification"
-sys.path.insert(0, str(CONTAINER))
+CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
+CONTAINER = CONTAINERS / "text-classification"
+sys.path[:0] = [str(CONTAINER), str(CONTAINERS / "common")]
 
-from text_classifier import classifier, sketch  # noqa: E402
+from ml_container import sketch  # noqa: E402
+from text_classifier import classifier  # noqa: E402
 
 SPORT, COOKING, WEATHER = 0, 1, 2
 TRAIN = {

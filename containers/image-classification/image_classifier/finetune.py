@@ -15,7 +15,6 @@ Epochs stop early on a held-out split of the training items (lowest held-out los
 weights restored), and the same split fits the calibration temperature.
 """
 import copy
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml_container.backbone import channels_last, normalise
+from ml_container.torch_runtime import seed_everything
+
 from . import calibration
-from .network import Network, channels_last, normalise
+from .network import Network
 
 FROZEN_STAGES = 5  # of 7: stages 0-4 run at strides 2-16, the last two at 32
 MIN_HOLDOUT_ITEMS = 40  # below this many training items, no held-out split: fixed epochs, T = 1
@@ -58,19 +60,6 @@ class Report:
     holdout_ece_calibrated: float | None = None
     temperature: float = 1.0
     seconds: float = 0.0
-
-
-def choose_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def seed_everything(seed: int) -> None:
-    # cuBLAS is deterministic only with a fixed workspace; read when its first handle is made.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.manual_seed(seed)
-    # warn_only: an op without a deterministic kernel warns instead of failing the job.
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
 
 
 def split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

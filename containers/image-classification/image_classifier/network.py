@@ -13,26 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import backbone
+from ml_container import backbone
 
 MODEL_FILE = "model.pt"
 META_FILE = "meta.json"
 BACKBONE = "efficientnet_lite0"
 DROPOUT = 0.2  # EfficientNet-Lite0's own rate before the classifier
-
-
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N x 3 x H x W pixels -> the backbone's float input ([0, 1] scaled by MEAN and STD)."""
-    mean = torch.tensor(backbone.MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(backbone.STD, device=images.device).view(1, 3, 1, 1)
-    return channels_last((images.float() / 255.0 - mean) / std)
-
-
-def channels_last(x: torch.Tensor) -> torch.Tensor:
-    # oneDNN's depthwise convolutions run 3-5x faster on CPU in this layout (measured: a full
-    # forward and backward pass of 64 images at 64 px, 1.33 s -> 0.37 s on 2 cores), and cuDNN's
-    # are no slower; the network's weights are converted alike (Network.to_device).
-    return x.contiguous(memory_format=torch.channels_last)
 
 
 class Network(nn.Module):

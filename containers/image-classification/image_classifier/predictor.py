@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import network, sketch, sources
-from .finetune import choose_device
+from ml_container import sketch, sources
+from ml_container.backbone import normalise
+from ml_container.torch_runtime import choose_device
+
+from . import network
 
 CHUNK = 128  # images decoded and run at once: bounds memory whatever the request's size
 
@@ -28,7 +31,7 @@ class Predictor:
     def _run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pixels = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device)
         with self._lock, torch.inference_mode():
-            features = self.network.features(network.normalise(pixels), 0)
+            features = self.network.features(normalise(pixels), 0)
             scores = self.network.scores(self.network.logits(features))
             centred = features - self.network.feature_mean
         return scores.double().cpu().numpy(), centred.cpu().numpy()

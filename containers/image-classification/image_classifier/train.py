@@ -3,7 +3,7 @@
 Contract: hyperparameters.json (all values strings, as SageMaker writes them) holds
 `label_count` (required) and optionally:
   image_size      "auto" (default: 96 px for images up to 64 px on their short side, 128 up
-                  to 160, else 224, from the median image; sources.py says why) or a side in pixels, 32-512
+                  to 160, else 224, from the median image; ml_container/sources.py says why) or a side in pixels, 32-512
   fine_tune       "auto" (default: "all" on a GPU, "top" on a CPU; finetune.py says why), "top", "all"
   epochs          most epochs (default 12); training stops earlier when the held-out loss stalls
   patience        epochs without held-out improvement before stopping (default 4)
@@ -16,19 +16,19 @@ input/data/train/**/*.jsonl holds lines {"id": int, "source-ref": str, "label": 
 image at source-ref being an s3:// URI, a file:// URI or a local path. On failure the
 reason goes to output/failure and the process exits 1.
 """
-import json
-import sys
 import time
-import traceback
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import finetune, network, sources
-from .paths import MlPaths
+from ml_container import sources, training
+from ml_container.paths import MlPaths
+from ml_container.torch_runtime import choose_device
+from ml_container.training import TrainingError, is_int, parse
+
+from . import finetune, network
 
 CHANNEL = "train"
 SOURCE_KEY = "source-ref"
@@ -36,75 +36,41 @@ FINE_TUNE_CHOICES = ("auto", "top", "all")
 DEFAULT_LEARNING_RATE = {"top": 1e-3, "all": 3e-3}
 
 
-class TrainingError(Exception):
-    """A problem with the job's inputs; its message is written verbatim to output/failure."""
-
-
-def _parse(raw: dict[str, Any], name: str, default: Any, convert: Callable[[str], Any],
-           valid: Callable[[Any], bool], expected: str) -> Any:
-    if name not in raw:
-        return default
-    try:
-        value = convert(str(raw[name]).strip())
-    except ValueError:
-        value = None
-    if value is None or not valid(value):
-        raise TrainingError(f"hyperparameter {name!r} must be {expected}, got {raw[name]!r}")
-    return value
-
-
 def read_hyperparameters(path: Path) -> dict[str, Any]:
-    raw = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    if "label_count" not in raw:
-        raise TrainingError(f"hyperparameter 'label_count' is required (not found in {path})")
+    raw = training.read_hyperparameter_file(path)
 
     def size(text: str) -> str | int:
         return text if text == "auto" else int(text)
 
     return {
-        "label_count": _parse(raw, "label_count", None, int, lambda v: v >= 1, "an integer >= 1"),
-        "image_size": _parse(raw, "image_size", "auto", size, lambda v: v == "auto" or 32 <= v <= 512,
-                             "'auto' or an integer from 32 to 512"),
-        "fine_tune": _parse(raw, "fine_tune", "auto", str, lambda v: v in FINE_TUNE_CHOICES,
-                            f"one of {', '.join(FINE_TUNE_CHOICES)}"),
-        "epochs": _parse(raw, "epochs", 12, int, lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
-        "patience": _parse(raw, "patience", 4, int, lambda v: v >= 1, "an integer >= 1"),
-        "batch_size": _parse(raw, "batch_size", 64, int, lambda v: 2 <= v <= 4096, "an integer from 2 to 4096"),
-        "learning_rate": _parse(raw, "learning_rate", None, float, lambda v: 0 < v < 1, "a number in (0, 1)"),
-        "holdout_fraction": _parse(raw, "holdout_fraction", 0.15, float, lambda v: 0 <= v < 1,
-                                   "a number in [0, 1)"),
-        "seed": _parse(raw, "seed", 0, int, lambda v: v >= 0, "an integer >= 0"),
+        "label_count": parse(raw, "label_count", None, int, lambda v: v >= 1, "an integer >= 1"),
+        "image_size": parse(raw, "image_size", "auto", size, lambda v: v == "auto" or 32 <= v <= 512,
+                            "'auto' or an integer from 32 to 512"),
+        "fine_tune": parse(raw, "fine_tune", "auto", str, lambda v: v in FINE_TUNE_CHOICES,
+                           f"one of {', '.join(FINE_TUNE_CHOICES)}"),
+        "epochs": parse(raw, "epochs", 12, int, lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
+        "patience": parse(raw, "patience", 4, int, lambda v: v >= 1, "an integer >= 1"),
+        "batch_size": parse(raw, "batch_size", 64, int, lambda v: 2 <= v <= 4096, "an integer from 2 to 4096"),
+        "learning_rate": parse(raw, "learning_rate", None, float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+        "holdout_fraction": parse(raw, "holdout_fraction", 0.15, float, lambda v: 0 <= v < 1,
+                                  "a number in [0, 1)"),
+        "seed": parse(raw, "seed", 0, int, lambda v: v >= 0, "an integer >= 0"),
     }
 
 
 def read_items(channel: Path, label_count: int) -> tuple[list[str], np.ndarray, list[str]]:
     """source-refs, labels, and where each came from ("file line N"), for error messages."""
-    files = sorted(channel.rglob("*.jsonl")) if channel.is_dir() else []
-    if not files:
-        raise TrainingError(f"no *.jsonl files in training channel {channel}")
     refs, labels, origins = [], [], []
-    for file in files:
-        name = file.relative_to(channel)
-        with file.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TrainingError(f"{name} line {number}: invalid JSON ({exc})") from None
-                source = item.get(SOURCE_KEY) if isinstance(item, dict) else None
-                label = item.get("label") if isinstance(item, dict) else None
-                if not isinstance(source, str) or not source:
-                    raise TrainingError(f"{name} line {number}: '{SOURCE_KEY}' must be a non-empty string")
-                # bool is an int subclass; True is not a label.
-                if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < label_count:
-                    raise TrainingError(
-                        f"{name} line {number}: 'label' must be an integer in [0, {label_count}), got {label!r}"
-                    )
-                refs.append(source)
-                labels.append(label)
-                origins.append(f"{name} line {number}")
+    for origin, item in training.channel_items(channel):
+        source = item.get(SOURCE_KEY) if isinstance(item, dict) else None
+        label = item.get("label") if isinstance(item, dict) else None
+        if not isinstance(source, str) or not source:
+            raise TrainingError(f"{origin}: '{SOURCE_KEY}' must be a non-empty string")
+        if not is_int(label) or not 0 <= label < label_count:
+            raise TrainingError(f"{origin}: 'label' must be an integer in [0, {label_count}), got {label!r}")
+        refs.append(source)
+        labels.append(label)
+        origins.append(origin)
     if not refs:
         raise TrainingError(f"training channel {channel} holds no items")
     return refs, np.array(labels, dtype=np.int64), origins
@@ -128,7 +94,7 @@ def train(paths: MlPaths) -> None:
     refs, labels, origins = read_items(paths.channel(CHANNEL), hp["label_count"])
     images, image_size = load_images(refs, origins, hp["image_size"])
     loaded = time.monotonic()
-    device = finetune.choose_device()
+    device = choose_device()
     fine_tune = hp["fine_tune"] if hp["fine_tune"] != "auto" else ("all" if device.type == "cuda" else "top")
     settings = finetune.Settings(
         image_size=image_size, fine_tune=fine_tune, max_epochs=hp["epochs"], patience=hp["patience"],
@@ -162,14 +128,4 @@ def train(paths: MlPaths) -> None:
 
 
 def main() -> None:
-    paths = MlPaths.from_env()
-    try:
-        train(paths)
-    except TrainingError as exc:
-        paths.write_failure(str(exc))
-        print(f"training failed: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as exc:
-        traceback.print_exc()
-        paths.write_failure(f"training failed: {type(exc).__name__}: {exc}")
-        sys.exit(1)
+    training.main(train)

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import classifier, sketch
+from ml_container import sketch
+
+from . import classifier
 from .embedding import MODEL_NAME, Embedder
 
 

@@ -5,30 +5,24 @@ Contract: hyperparameters.json (all values strings, as SageMaker writes them) ho
 lines {"id": int, "source": str, "label": int}. On failure the reason goes to
 output/failure and the process exits 1.
 """
-import json
-import sys
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
+from ml_container import training
+from ml_container.paths import MlPaths
+from ml_container.training import TrainingError, is_int
+
 from . import classifier
 from .embedding import MODEL_NAME, Embedder
-from .paths import MlPaths
 
 CHANNEL = "train"
 DEFAULT_C = 10.0
 
 
-class TrainingError(Exception):
-    """A problem with the job's inputs; its message is written verbatim to output/failure."""
-
-
 def read_hyperparameters(path: Path) -> tuple[int, float]:
-    raw = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    if "label_count" not in raw:
-        raise TrainingError(f"hyperparameter 'label_count' is required (not found in {path})")
+    raw = training.read_hyperparameter_file(path)
     try:
         label_count = int(str(raw["label_count"]).strip())
     except ValueError:
@@ -45,31 +39,16 @@ def read_hyperparameters(path: Path) -> tuple[int, float]:
 
 
 def read_items(channel: Path, label_count: int) -> tuple[list[str], np.ndarray]:
-    files = sorted(channel.rglob("*.jsonl")) if channel.is_dir() else []
-    if not files:
-        raise TrainingError(f"no *.jsonl files in training channel {channel}")
     texts, labels = [], []
-    for file in files:
-        name = file.relative_to(channel)
-        with file.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TrainingError(f"{name} line {number}: invalid JSON ({exc})") from None
-                source = item.get("source") if isinstance(item, dict) else None
-                label = item.get("label") if isinstance(item, dict) else None
-                if not isinstance(source, str):
-                    raise TrainingError(f"{name} line {number}: 'source' must be a string")
-                # bool is an int subclass; True is not a label.
-                if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < label_count:
-                    raise TrainingError(
-                        f"{name} line {number}: 'label' must be an integer in [0, {label_count}), got {label!r}"
-                    )
-                texts.append(source)
-                labels.append(label)
+    for origin, item in training.channel_items(channel):
+        source = item.get("source") if isinstance(item, dict) else None
+        label = item.get("label") if isinstance(item, dict) else None
+        if not isinstance(source, str):
+            raise TrainingError(f"{origin}: 'source' must be a string")
+        if not is_int(label) or not 0 <= label < label_count:
+            raise TrainingError(f"{origin}: 'label' must be an integer in [0, {label_count}), got {label!r}")
+        texts.append(source)
+        labels.append(label)
     if not texts:
         raise TrainingError(f"training channel {channel} holds no items")
     return texts, np.array(labels, dtype=np.int64)
@@ -98,14 +77,4 @@ def train(paths: MlPaths) -> None:
 
 
 def main() -> None:
-    paths = MlPaths.from_env()
-    try:
-        train(paths)
-    except TrainingError as exc:
-        paths.write_failure(str(exc))
-        print(f"training failed: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as exc:
-        traceback.print_exc()
-        paths.write_failure(f"training failed: {type(exc).__name__}: {exc}")
-        sys.exit(1)
+    training.main(train)

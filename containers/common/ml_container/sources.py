@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from PIL import Image, ImageOps
 
+from .records import ItemError
+
 WORKERS = 16
 # Input resolution from the median short side of the training images. Tiny images (digits,
 # MNIST, CIFAR: up to 64 px) are upscaled to 96 px: the ImageNet features need objects a few
@@ -29,11 +31,11 @@ _client = None
 _client_lock = threading.Lock()
 
 
-class ImageError(Exception):
+class ImageError(ItemError):
     """An image that cannot be read or decoded; the message names its source-ref."""
 
     def __init__(self, message: str, source_ref: str):
-        super().__init__(message)
+        super().__init__(message, source_ref)
         self.source_ref = source_ref
 
 
@@ -87,8 +89,22 @@ def auto_size(short_sides: Sequence[int]) -> int:
 def decode(source_ref: str, data: bytes, size: int) -> np.ndarray:
     """size x size x 3 uint8 RGB. The whole image is squeezed to a square rather than
     cropped: a whole-image label may be about something near the border."""
+    return decode_with_size(source_ref, data, size)[0]
+
+
+# EXIF orientations that turn the stored image by 90 or 270 degrees (width and height swap).
+_QUARTER_TURNS = {5, 6, 7, 8}
+_ORIENTATION_TAG = 0x0112
+
+
+def decode_with_size(source_ref: str, data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """decode's pixels and the (width, height) of the upright image at full resolution: the
+    frame that boxes are drawn in, whatever the squeeze to size x size or a JPEG draft did."""
     try:
         image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if image.getexif().get(_ORIENTATION_TAG) in _QUARTER_TURNS:
+            width, height = height, width
         if image.format == "JPEG":
             # The JPEG decoder can downscale by 1/2..1/8 on the way (never below `size`): big photos decode fast.
             image.draft("RGB", (size, size))
@@ -103,7 +119,7 @@ def decode(source_ref: str, data: bytes, size: int) -> np.ndarray:
         rgb = image.convert("RGB")  # grayscale, palette, CMYK alike
     except Exception as exc:  # Pillow raises many types (UnidentifiedImageError, OSError, DecompressionBombError)
         raise ImageError(f"cannot decode image {source_ref!r}: {type(exc).__name__}: {exc}", source_ref) from None
-    return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8), (width, height)
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
@@ -128,12 +144,19 @@ def fetch_many(source_refs: Sequence[str]) -> list[bytes]:
 
 def load_many(source_refs: Sequence[str], size: int, blobs: Sequence[bytes] | None = None) -> np.ndarray:
     """n x size x size x 3 uint8, fetched (unless `blobs` are given) and decoded in parallel."""
-    if not source_refs:
-        return np.zeros((0, size, size, 3), dtype=np.uint8)
+    return load_many_with_sizes(source_refs, size, blobs)[0]
 
-    def one(index: int) -> np.ndarray:
+
+def load_many_with_sizes(source_refs: Sequence[str], size: int,
+                         blobs: Sequence[bytes] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """load_many's pixels and each image's full-resolution (width, height), n x 2 int."""
+    if not source_refs:
+        return np.zeros((0, size, size, 3), dtype=np.uint8), np.zeros((0, 2), dtype=np.int64)
+
+    def one(index: int) -> tuple[np.ndarray, tuple[int, int]]:
         data = blobs[index] if blobs is not None else read_bytes(source_refs[index])
-        return decode(source_refs[index], data, size)
+        return decode_with_size(source_refs[index], data, size)
 
     with ThreadPoolExecutor(min(WORKERS, len(source_refs))) as pool:
-        return np.stack(list(pool.map(one, range(len(source_refs)))))
+        decoded = list(pool.map(one, range(len(source_refs))))
+    return np.stack([pixels for pixels, _ in decoded]), np.array([wh for _, wh in decoded], dtype=np.int64)

@@ -36,6 +36,20 @@ STD = (0.5, 0.5, 0.5)
 BN_EPS = 1e-3  # the TF-trained weights' batch-norm epsilon
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    # oneDNN's depthwise convolutions run 3-5x faster on CPU in this layout (measured: a full
+    # forward and backward pass of 64 images at 64 px, 1.33 s -> 0.37 s on 2 cores), and cuDNN's
+    # are no slower; convert the network's weights alike (`.to(memory_format=torch.channels_last)`).
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 N x 3 x H x W pixels -> the backbone's float input ([0, 1] scaled by MEAN and STD)."""
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+    return channels_last((images.float() / 255.0 - mean) / std)
+
+
 def _conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
     # Symmetric padding, as timm's efficientnet_lite0 (the tf_ variant pads like TF's SAME).
     return nn.Conv2d(in_ch, out_ch, kernel, stride, padding=kernel // 2, groups=groups, bias=False)
