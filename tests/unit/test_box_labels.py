@@ -3,6 +3,7 @@ output, the mean-IoU promise in the report (logic/box_consolidation.py, logic/la
 
 import itertools
 import json
+import random
 
 import pytest
 
@@ -13,6 +14,7 @@ from labeling.logic.label_kinds import AnswerError, BoundingBoxes, label_kind
 from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, output_lines
 from labeling.logic.report import IterationLabels, build_report
+from labeling.logic.report_plot import accuracy_coverage_figure
 from labeling.logic.report_summary import markdown
 from labeling.models.job import JobConfig
 from labeling.task_types import task_type
@@ -192,3 +194,22 @@ class TestSimulatedWorkforceAnswers:
         }) + "\n")
         with pytest.raises(AnswersError, match=r"answers line 1: 'triangle' is not one of the labels"):
             load_answers(answers, ["circle", "square"])
+
+
+class TestThresholdDetails:
+    def test_threshold_json_for_boxes_carries_the_mean_iou_curve_the_plot_draws(self):
+        rng = random.Random(0)
+        calibration = []
+        for _ in range(150):
+            confidence = rng.random()
+            calibration.append((confidence, min(1.0, max(0.0, rng.gauss(0.4 + 0.6 * confidence, 0.1)))))
+        settings = JobConfig(TaskType="object-detection")
+        choice = BOXES.choose_threshold(calibration, settings)
+        assert choice.value is not None and choice.estimate >= 0.6 and choice.lower_bound >= 0.6
+        details = choice.details
+        assert details["measure"] == "mean IoU" and details["threshold"] == choice.value
+        assert all(point["value"] == point["mean_quality"] for point in details["curve"])
+        figure = accuracy_coverage_figure({0: details}, 0.6, 0.95, "mean IoU")
+        axes = figure.axes[0]
+        assert axes.get_ylabel().startswith("mean IoU")
+        assert any(line.get_label() == "target mean IoU 0.60" for line in axes.get_lines())
