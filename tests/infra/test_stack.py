@@ -27,8 +27,9 @@ def test_every_state_of_the_loop_is_in_the_state_machine(asl):
                 f"TransformPool-{task_type}"} <= names
 
 
-def test_the_text_classification_container_ships():
-    assert "text-classification" in available_task_types()
+def test_every_task_type_ships_its_container():
+    # Folders under containers/ without a Dockerfile (common/, the shared code) are no task type.
+    assert available_task_types() == ["image-classification", "object-detection", "text-classification"]
 
 
 def test_sagemaker_steps_pin_exactly_the_instances_of_the_task_type_table(asl):
@@ -133,11 +134,16 @@ def test_a_container_image_asset_per_shipped_task_type(synthesized_app):
         assert (folder.parent / "common" / "ml_container" / "server.py").is_file()
 
 
-def test_image_classification_trains_on_its_cuda_image_and_infers_on_its_cpu_image(asl):
+def test_image_task_types_train_on_their_cuda_image_and_infer_on_their_cpu_image(asl):
+    from infra.paths import CONTAINERS_DIR
+
     states = dict(iter_states(asl))
-    training_image = states["Train-image-classification"]["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
-    model_image = states["CreateModel-image-classification"]["Parameters"]["PrimaryContainer"]["Image"]
-    assert training_image != model_image
+    gpu_trained = {name for name in available_task_types() if (CONTAINERS_DIR / name / "Dockerfile.train").is_file()}
+    assert {"image-classification", "object-detection"} <= gpu_trained
+    for name in gpu_trained:
+        training_image = states[f"Train-{name}"]["Parameters"]["AlgorithmSpecification"]["TrainingImage"]
+        model_image = states[f"CreateModel-{name}"]["Parameters"]["PrimaryContainer"]["Image"]
+        assert training_image != model_image, name
 
 
 def test_cdk_nag_aws_solutions_checks_pass_with_every_acknowledgment_justified(synthesized_app):
@@ -210,6 +216,7 @@ def test_image_transforms_send_smaller_requests_than_text_transforms(asl):
     states = dict(iter_states(asl))
     # An image line is a reference to fetch and run, far more work per byte than a text line.
     assert states["TransformPool-image-classification"]["Parameters"]["MaxPayloadInMB"] == 1
+    assert states["TransformPool-object-detection"]["Parameters"]["MaxPayloadInMB"] == 1
     assert states["TransformPool-text-classification"]["Parameters"]["MaxPayloadInMB"] == 6
 
 

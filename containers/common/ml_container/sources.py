@@ -68,13 +68,20 @@ def read_bytes(source_ref: str) -> bytes:
         raise ImageError(f"cannot read image {source_ref!r}: {type(exc).__name__}: {exc}", source_ref) from None
 
 
-def short_side(source_ref: str, data: bytes) -> int:
+def stored_size(source_ref: str, data: bytes) -> tuple[int, int]:
+    """(width, height) as stored, before any EXIF rotation; only the header is read."""
     try:
-        # Only the header is read here; decoding waits for load().
-        width, height = Image.open(io.BytesIO(data)).size
+        return Image.open(io.BytesIO(data)).size
     except Exception as exc:
         raise ImageError(f"cannot decode image {source_ref!r}: {type(exc).__name__}: {exc}", source_ref) from None
-    return min(width, height)
+
+
+def short_side(source_ref: str, data: bytes) -> int:
+    return min(stored_size(source_ref, data))
+
+
+def long_side(source_ref: str, data: bytes) -> int:
+    return max(stored_size(source_ref, data))
 
 
 def auto_size(short_sides: Sequence[int]) -> int:

@@ -1,0 +1,362 @@
+"""The object-detection container's train and serve entry points, run as local processes.
+
+The data: synthetic shapes scenes (autolabel.shapes: 1-3 circles, squares and triangles
+with exact boxes), plus a few scenes with nothing in them, trained on with the default
+hyperparameters and judged with the pipeline's own image quality (box_quality.py).
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from autolabel.images import BOX_ATTRIBUTE, write_shapes
+from labeling.logic.box_quality import image_quality
+
+CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
+CONTAINER = CONTAINERS / "object-detection"
+sys.path[:0] = [str(CONTAINER), str(CONTAINERS / "common")]
+
+from object_detector import annotations, confidence, fit, targets  # noqa: E402
+
+LABEL_COUNT = 4  # one more than the shapes' classes: a class without examples must never be drawn
+TRAIN_SCENES, HELD_OUT_SCENES = 150, 100
+EMPTY_TRAIN, EMPTY_HELD_OUT = 10, 5
+# Held-out mean image quality after training on 150 scenes: ~0.8 measured (README); a broken
+# detector (boxes in the wrong frame, classes mixed up, nothing found) scores far below.
+MIN_QUALITY = 0.65
+
+
+def _empty_scene(rng: np.random.Generator) -> np.ndarray:
+    """A textured, noisy background like the scenes', with no shape on it."""
+    base = rng.uniform(40, 215, 3)
+    ramp = np.linspace(-20, 20, 128)[:, None, None] * rng.uniform(-1, 1, 3)
+    return np.clip(base + ramp + rng.normal(0, 6, (128, 128, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    """(source-ref, label) per scene: training ones first, then held-out ones; source-refs
+    are paths and file:// URIs alike."""
+    folder = tmp_path_factory.mktemp("shapes")
+    files = write_shapes(folder, count=TRAIN_SCENES + HELD_OUT_SCENES, seed=3)
+    answers = [json.loads(line) for line in files["answers"].read_text().splitlines()]
+    items = [(folder / a["source-ref"], a[BOX_ATTRIBUTE]) for a in answers]
+    rng = np.random.default_rng(5)
+    empty = []
+    for number in range(EMPTY_TRAIN + EMPTY_HELD_OUT):
+        path = folder / f"empty-{number}.png"
+        Image.fromarray(_empty_scene(rng)).save(path)
+        empty.append((path, {"image_size": [{"width": 128, "height": 128, "depth": 3}], "annotations": []}))
+    train = items[:TRAIN_SCENES] + empty[:EMPTY_TRAIN]
+    held_out = items[TRAIN_SCENES:] + empty[EMPTY_TRAIN:]
+    routes = [(str(path) if n % 2 else path.as_uri(), label) for n, (path, label) in enumerate(train + held_out)]
+    return routes[:len(train)], routes[len(train):]
+
+
+def _write_job(root: Path, hyperparameters: dict, items: list, lines: list[str] | None = None) -> None:
+    config = root / "input" / "config"
+    config.mkdir(parents=True)
+    # SageMaker writes every hyperparameter value as a string.
+    (config / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
+    channel = root / "input" / "data" / "train"
+    channel.mkdir(parents=True)
+    if lines is None:
+        lines = [json.dumps({"id": i, "source-ref": ref, "label": label}) for i, (ref, label) in enumerate(items)]
+    (channel / "part-0.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _env(root: Path, extra: dict | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return {**env, "AUTOLABEL_ML_ROOT": str(root), **(extra or {})}
+
+
+def _run_train(root: Path) -> subprocess.CompletedProcess:
+    # Launched from an unrelated cwd: the script must find its own package and the shared one.
+    return subprocess.run([sys.executable, str(CONTAINER / "train")], env=_env(root), cwd=root,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _post(port: int, body: bytes, content_type: str = "application/jsonlines"):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, response.headers.get("Content-Type"), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type"), exc.read().decode()
+
+
+def _lines(refs: list) -> bytes:
+    return "".join(json.dumps({"id": i, "source-ref": ref}) + "\n" for i, ref in enumerate(refs)).encode()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, scenes):
+    train, _ = scenes
+    root = tmp_path_factory.mktemp("ml")
+    _write_job(root, {"label_count": LABEL_COUNT}, train)
+    started = time.monotonic()
+    result = _run_train(root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(f"train: {time.monotonic() - started:.1f}s: {result.stdout.strip().splitlines()[-1]}")
+    return root, result
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    root, _ = trained
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, str(CONTAINER / "serve")], cwd="/",
+                               env=_env(root, {"SAGEMAKER_BIND_TO_PORT": str(port)}),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                assert response.status == 200
+                break
+        except (urllib.error.URLError, ConnectionError):
+            assert time.monotonic() < deadline, "serve never answered /ping"
+            time.sleep(0.2)
+    yield port
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=10)[0]
+    assert process.returncode == 0, output
+
+
+def test_train_writes_model(trained):
+    root, result = trained
+    meta = json.loads((root / "model" / "meta.json").read_text())
+    assert meta["label_count"] == LABEL_COUNT and meta["classes"] == [0, 1, 2]
+    assert meta["training_items"] == TRAIN_SCENES + EMPTY_TRAIN
+    assert meta["image_size"] == 128  # from the data: 128-pixel scenes
+    assert meta["fine_tune"] == ("all" if torch.cuda.is_available() else "top")
+    report = meta["training"]
+    assert report["holdout_items"] > 20 and report["holdout_quality"] > 0.5
+    assert (root / "model" / "model.pt").is_file()
+    assert not (root / "output" / "failure").exists()
+    assert "3/4 classes" in result.stdout
+
+
+def _box_inside(box: dict, size: dict) -> bool:
+    return (all(isinstance(box[k], int) and not isinstance(box[k], bool) for k in annotations.FIELDS)
+            and 0 <= box["left"] and 0 <= box["top"] and box["width"] >= 1 and box["height"] >= 1
+            and box["left"] + box["width"] <= size["width"] and box["top"] + box["height"] <= size["height"])
+
+
+def test_serve_labels_held_out_scenes(server, scenes):
+    _, held_out = scenes
+    refs, truth = [ref for ref, _ in held_out], [label for _, label in held_out]
+    # Mini-batches in a row, as batch transform sends them; blank lines are skipped, extra keys ignored.
+    answers = []
+    for start in range(0, len(refs), 40):
+        body = _lines(refs[start:start + 40]).replace(b"\n", b"\n\n", 1)
+        status, content_type, text = _post(server, body)
+        assert status == 200, text
+        assert content_type == "application/jsonlines"
+        answers += [json.loads(line) for line in text.splitlines()]
+    assert len(answers) == len(refs)
+    for answer in answers:
+        assert set(answer) == {"label", "objects", "confidence", "sketch"}
+        size = answer["label"]["image_size"][0]
+        assert answer["label"]["image_size"] == [{"width": 128, "height": 128, "depth": 3}]
+        assert all(_box_inside(box, size) for box in answer["label"]["annotations"]), answer
+        assert all(0 <= box["class_id"] < 3 for box in answer["label"]["annotations"])  # never the unseen class
+        assert len(answer["objects"]) == len(answer["label"]["annotations"])
+        assert all(0.0 <= o["confidence"] <= 1.0 for o in answer["objects"])
+        assert 0.0 <= answer["confidence"] <= 1.0
+        assert len(answer["sketch"]) == 32 and int(answer["sketch"], 16) >= 0
+
+    qualities = np.array([image_quality(a["label"]["annotations"], t["annotations"])
+                          for a, t in zip(answers, truth, strict=True)])
+    order = np.argsort([-a["confidence"] for a in answers], kind="stable")
+    top, bottom = qualities[order[:len(order) // 2]].mean(), qualities[order[len(order) // 2:]].mean()
+    print(f"held-out mean quality {qualities.mean():.3f}; most confident half {top:.3f}, least {bottom:.3f}")
+    assert qualities.mean() > MIN_QUALITY
+    assert top > bottom + 0.03  # the confidence ranks images by the quality of their boxes
+    empty = qualities[-EMPTY_HELD_OUT:]
+    assert empty.mean() >= 0.8  # nothing there, (almost always) nothing drawn
+    different = len({a["sketch"] for a in answers})
+    assert different >= len(answers) - 3  # other scenes, other sketches
+
+
+def test_boxes_are_in_the_original_images_pixels(server, scenes, tmp_path):
+    """The same scene stretched to 256 x 192: the boxes come back stretched alike."""
+    _, held_out = scenes
+    status, _, text = _post(server, _lines([ref for ref, _ in held_out[:20]]))
+    assert status == 200, text
+    answers = [json.loads(line) for line in text.splitlines()]
+    qualities = [image_quality(a["label"]["annotations"], label["annotations"])
+                 for a, (_, label) in zip(answers, held_out[:20], strict=True)]
+    best = int(np.argmax(qualities))
+    ref, label = held_out[best]
+    path = Path(ref.removeprefix("file://"))
+    stretched = tmp_path / "stretched.png"
+    Image.open(path).resize((256, 192), Image.Resampling.BILINEAR).save(stretched)
+    status, _, text = _post(server, _lines([str(stretched)]))
+    assert status == 200, text
+    (answer,) = [json.loads(line) for line in text.splitlines()]
+    assert answer["label"]["image_size"] == [{"width": 256, "height": 192, "depth": 3}]
+    scaled = [{"class_id": b["class_id"], "left": b["left"] * 2, "top": b["top"] * 1.5,
+               "width": b["width"] * 2, "height": b["height"] * 1.5} for b in label["annotations"]]
+    assert image_quality(answer["label"]["annotations"], scaled) > qualities[best] - 0.1 > 0.6
+
+
+def test_bad_requests_name_the_line(server, scenes, tmp_path):
+    _, held_out = scenes
+    missing = str(tmp_path / "missing.png")
+    status, _, text = _post(server, _lines([held_out[0][0], missing]))
+    assert status == 400 and "line 2" in text and missing in text and "FileNotFoundError" in text
+    status, _, text = _post(server, b'{"source-ref": "a.png"}\n{"source": "text, not an image"}\n')
+    assert status == 400 and "line 2" in text and "source-ref" in text
+    status, _, text = _post(server, b'{"source-ref": "a.png"}\nnot json\n')
+    assert status == 400 and "line 2" in text and "invalid JSON" in text
+
+
+def _failure(tmp_path: Path, hyperparameters: dict, items: list | None = None,
+             lines: list[str] | None = None) -> str:
+    _write_job(tmp_path, hyperparameters, items or [], lines)
+    assert _run_train(tmp_path).returncode == 1
+    return (tmp_path / "output" / "failure").read_text()
+
+
+@pytest.mark.parametrize("annotation, expected", [
+    ({"class_id": 4, "left": 1, "top": 1, "width": 5, "height": 5}, ["annotation 2", "'class_id'", "[0, 4)", "4"]),
+    ({"class_id": 1, "left": 1, "top": 1, "width": -5, "height": 5}, ["annotation 2", "'width'", "> 0"]),
+    ({"class_id": 1, "left": 1, "top": 1, "width": 5}, ["annotation 2", "lacks height"]),
+    ({"class_id": True, "left": 1, "top": 1, "width": 5, "height": 5}, ["annotation 2", "'class_id'"]),
+])
+def test_bad_box_fails_training_naming_line_and_box(tmp_path, scenes, annotation, expected):
+    (ref, label), (second_ref, _) = scenes[0][:2]
+    good = {"class_id": 0, "left": 1, "top": 1, "width": 5, "height": 5}
+    lines = [json.dumps({"id": 0, "source-ref": ref, "label": label}),
+             json.dumps({"id": 1, "source-ref": second_ref, "label": {"annotations": [good, annotation]}})]
+    failure = _failure(tmp_path, {"label_count": LABEL_COUNT}, lines=lines)
+    assert "part-0.jsonl line 2" in failure
+    for text in expected:
+        assert text in failure, failure
+
+
+def test_box_outside_the_image_fails_training(tmp_path, scenes):
+    ref, _ = scenes[0][0]
+    label = {"annotations": [{"class_id": 0, "left": 300, "top": 10, "width": 20, "height": 20}]}
+    failure = _failure(tmp_path, {"label_count": 3}, [(ref, label)])
+    assert "part-0.jsonl line 1" in failure and "outside the 128 x 128 image" in failure
+
+
+def test_label_that_is_not_a_box_label_fails_training(tmp_path, scenes):
+    ref, _ = scenes[0][0]
+    failure = _failure(tmp_path, {"label_count": 3}, [(ref, 2)])
+    assert "part-0.jsonl line 1" in failure and "'annotations'" in failure
+
+
+def test_bad_hyperparameters_are_named(tmp_path, scenes):
+    items = scenes[0][:2]
+    assert "label_count" in _failure(tmp_path / "a", {"flip": "none"}, items)
+    failure = _failure(tmp_path / "b", {"label_count": 3, "flip": "sideways"}, items)
+    assert "'flip'" in failure and "sideways" in failure and "horizontal" in failure
+    failure = _failure(tmp_path / "c", {"label_count": 3, "image_size": 100}, items)
+    assert "'image_size'" in failure and "multiple of 16" in failure
+
+
+# ---------------------------------------------------------------- in-process pieces ----
+
+def test_answers_are_whole_pixels_inside_the_image():
+    boxes = np.array([[-3.2, 4.6, 40.4, 50.0], [120.0, 120.0, 140.0, 131.0], [10.0, 10.0, 10.1, 10.1]])
+    label = annotations.answer(np.array([0, 1, 2]), boxes, width=256, height=64, input_size=128)
+    assert label["image_size"] == [{"width": 256, "height": 64, "depth": 3}]
+    assert label["annotations"] == [
+        {"class_id": 0, "left": 0, "top": 2, "width": 81, "height": 23},  # x doubled, y halved, clipped at 0
+        {"class_id": 1, "left": 240, "top": 60, "width": 16, "height": 4},  # clipped at the far edges
+        {"class_id": 2, "left": 20, "top": 5, "width": 1, "height": 1},  # never narrower than a pixel
+    ]
+
+
+def test_mirrored_targets_are_the_targets_of_the_mirrored_boxes():
+    boxes = np.array([[10.0, 20.0, 40.0, 46.0], [70.0, 90.0, 118.0, 126.0]], dtype=np.float32)  # centres off cell edges
+    classes = np.array([1, 2])
+    plain = {k: torch.from_numpy(v)[None] for k, v in targets.build(boxes, classes, 3, 128).items()}
+    for view in fit.VIEWS["both"]:
+        moved = boxes.copy()
+        if view[0]:
+            moved[:, [0, 2]] = 128 - boxes[:, [2, 0]]
+        if view[1]:
+            moved[:, [1, 3]] = 128 - boxes[:, [3, 1]]
+        expected = targets.build(moved, classes, 3, 128)
+        flipped = fit.flip_targets(plain, 128, view)
+        for key in ("heatmap", "box", "weight"):
+            assert np.allclose(flipped[key][0].numpy(), expected[key], atol=1e-5), (view, key)
+
+
+def test_image_confidence_is_the_expected_quality():
+    # Two boxes surely right at IoU 0.9, nothing dropped: 0.9.
+    assert confidence.image_confidence(np.array([1.0, 1.0]), np.array([0.9, 0.9]), np.array([0.0])) \
+        == pytest.approx(0.9)
+    # A doubtful box, or a likely missed object, lowers it.
+    sure = confidence.image_confidence(np.array([0.95]), np.array([0.9]), np.array([0.01]))
+    assert confidence.image_confidence(np.array([0.95, 0.4]), np.array([0.9, 0.9]), np.array([0.01])) < sure
+    assert confidence.image_confidence(np.array([0.95]), np.array([0.9]), np.array([0.25])) < sure
+    # Nothing kept: as sure as the best dropped candidate is wrong.
+    assert confidence.image_confidence(np.array([]), np.array([]), np.array([0.1, 0.05])) == pytest.approx(0.9)
+
+
+@pytest.fixture
+def _one_torch_thread():
+    """Tiny tensors gain nothing from threads, and idle OpenMP threads spin: in a pytest process
+    sharing 2 cores, that made in-process training 10x slower (the entry points set
+    OMP_WAIT_POLICY=PASSIVE instead; too late for this process)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("fine_tune", ["all", "top"])
+def test_training_is_deterministic(_one_torch_thread, scenes, fine_tune):
+    from ml_container import sources
+    from object_detector import network
+
+    items = scenes[0][:48]
+    images, sizes = sources.load_many_with_sizes([ref for ref, _ in items], 64)
+    truths = []
+    for (_, label), (width, height) in zip(items, sizes, strict=True):
+        boxes = annotations.parse_label(label, 3, "test")
+        truths.append(fit.Truth(*annotations.to_input(boxes, int(width), int(height), 64, "test")))
+    settings = fit.Settings(image_size=64, fine_tune=fine_tune, max_epochs=2, patience=2, batch_size=16,
+                            learning_rate=3e-3, holdout_fraction=0.2, seed=7, flip="horizontal",
+                            score_cut=0.2, max_boxes=10)
+    heatmaps = []
+    for _ in range(2):
+        detector = network.Detector(3, [0, 1, 2])
+        detector.load_pretrained_backbone()
+        report = fit.fit(detector, images, truths, 3, settings, torch.device("cpu"), log=lambda message: None)
+        assert report.epochs >= 1 and report.holdout_items > 0 and report.holdout_quality is not None
+        with torch.no_grad():
+            outputs, _ = detector(_network_input(images[:4]))
+        heatmaps.append(outputs["heatmap"])
+    assert torch.equal(heatmaps[0], heatmaps[1])
+
+
+def _network_input(images: np.ndarray) -> torch.Tensor:
+    from ml_container.backbone import normalise
+
+    return normalise(torch.from_numpy(images).permute(0, 3, 1, 2))
