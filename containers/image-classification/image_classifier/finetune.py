@@ -14,7 +14,6 @@ What trains depends on `fine_tune`:
 Epochs stop early on a held-out split of the training items (lowest held-out loss, best
 weights restored), and the same split fits the calibration temperature.
 """
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from ml_container.backbone import channels_last, normalise
+from ml_container.early_stopping import EarlyStopping
 from ml_container.torch_runtime import seed_everything
 
 from . import calibration
@@ -161,7 +161,7 @@ def fit(network: Network, images: np.ndarray, labels: np.ndarray, settings: Sett
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=settings.learning_rate, total_steps=settings.max_epochs * steps_per_epoch,
         pct_start=0.15, anneal_strategy="cos")
-    best_loss, best_state, stale = float("inf"), None, 0
+    stopping = EarlyStopping(settings.patience)
     for epoch in range(1, settings.max_epochs + 1 if learns else 1):
         _set_mode(network, settings.fine_tune, True)
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
@@ -181,17 +181,13 @@ def fit(network: Network, images: np.ndarray, labels: np.ndarray, settings: Sett
         if len(holdout_idx):
             holdout_loss, accuracy = _evaluate(network, inputs, holdout_idx, y, settings.fine_tune)
             message += f", held-out loss {holdout_loss:.4f}, accuracy {accuracy:.4f}"
-            if holdout_loss < best_loss - 1e-4:
-                best_loss, stale, report.best_epoch = holdout_loss, 0, epoch
-                best_state = copy.deepcopy(network.state_dict())
-            else:
-                stale += 1
+            stopping.update(epoch, holdout_loss, network)
         log(message)
-        if len(holdout_idx) and stale >= settings.patience:
+        if len(holdout_idx) and stopping.should_stop:
             log(f"early stop: no held-out improvement for {settings.patience} epochs")
             break
-    if best_state is not None:
-        network.load_state_dict(best_state)
+    if stopping.restore(network):
+        report.best_epoch = stopping.best_epoch
     elif learns:
         report.best_epoch = report.epochs
 

@@ -12,7 +12,6 @@ quality from 0.83 to 0.86 (README).
 Epochs stop early on a held-out split of the training images (lowest held-out loss, best
 weights restored); the same split calibrates the box scores (confidence.py).
 """
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from ml_container.backbone import channels_last, normalise
+from ml_container.early_stopping import EarlyStopping
 from ml_container.torch_runtime import seed_everything
 
 from . import confidence, decode, losses, targets
@@ -189,7 +189,7 @@ def fit(detector: Detector, images: np.ndarray, truths: list[Truth], label_count
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=settings.learning_rate, total_steps=settings.max_epochs * steps_per_epoch,
         pct_start=0.15, anneal_strategy="cos")
-    best_loss, best_state, stale = float("inf"), None, 0
+    stopping = EarlyStopping(settings.patience)
     for epoch in range(1, settings.max_epochs + 1):
         _set_mode(detector, settings.fine_tune, True)
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
@@ -211,17 +211,13 @@ def fit(detector: Detector, images: np.ndarray, truths: list[Truth], label_count
         if len(holdout_idx):
             holdout_loss = _holdout_loss(detector, inputs, holdout_idx, settings.fine_tune)
             message += f", held-out loss {holdout_loss:.4f}"
-            if holdout_loss < best_loss - 1e-4:
-                best_loss, stale, report.best_epoch = holdout_loss, 0, epoch
-                best_state = copy.deepcopy(detector.state_dict())
-            else:
-                stale += 1
+            stopping.update(epoch, holdout_loss, detector)
         log(message)
-        if len(holdout_idx) and stale >= settings.patience:
+        if len(holdout_idx) and stopping.should_stop:
             log(f"early stop: no held-out improvement for {settings.patience} epochs")
             break
-    if best_state is not None:
-        detector.load_state_dict(best_state)
+    if stopping.restore(detector):
+        report.best_epoch = stopping.best_epoch
     else:
         report.best_epoch = report.epochs
 
