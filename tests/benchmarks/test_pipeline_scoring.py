@@ -125,7 +125,9 @@ def report(task_type, attribute, thresholds, *, status="Completed"):
         "status": status, "taskType": task_type, "labelAttributeName": attribute,
         "iterations": [{"threshold": None if t is None else {"value": t}} for t in thresholds],
         "totals": {"trainingSeconds": 100.0, "transformSeconds": 20.0},
-        "promise": {"measure": "accuracy", "target": 0.95, "machineLabelsEstimated": 0.97,
+        "promise": {"measure": "mean IoU", "target": 0.6, "machineLabelsEstimated": 0.8,
+                    "machineLabelsLowerBound": 0.7} if task_type == "object-detection" else
+                   {"measure": "accuracy", "target": 0.95, "machineLabelsEstimated": 0.97,
                     "machineLabelsLowerBound": 0.951},
         "cost": {"humanUSD": 8.0, "instances": [{"costUSD": 0.1}, {"costUSD": 0.01}], "totalUSD": 8.11,
                  "allHumanUSD": 40.0, "savedUSD": 31.89},
@@ -167,10 +169,11 @@ def test_the_table_gives_mean_min_max_over_seeds_and_counts_runs_at_target():
     rows.append(pipeline_report.row("shapes", 0, boxes, report("object-detection", "bounding-box", [0.7]), 90.0))
     table = pipeline_report.markdown(rows).splitlines()
     mnist = next(line for line in table if line.startswith("| mnist"))
-    assert mnist.startswith("| mnist | image-classification | 2 (+1 failed) | 10 | 55.0 (50.0-60.0) | 4 | "
+    assert mnist.startswith("| mnist | image-classification | 0.95 | 2 (+1 failed) | 10 | 55.0 (50.0-60.0) | 4 | "
                             "90.0 (80.0-100.0) | - | - | - | 1/2 | 2.0 (2.0-2.0) | 8.11 (8.11-8.11) |")
     shapes = next(line for line in table if line.startswith("| shapes"))
-    # One image at half the known box: quality 0.5, below 0.6.
+    # One image at half the known box: quality 0.5, below the job's 0.6.
+    assert shapes.startswith("| shapes | object-detection | 0.6 | 1 |")
     assert "| 0.500 (0.500-0.500) | 0.0 (0.0-0.0) | 0.500 (0.500-0.500) | 0/1 |" in shapes
 
 
