@@ -13,12 +13,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
 from labeling.layout import s3_uri, split_s3_uri
-from labeling.logic.label_kinds import label_kind
+from labeling.logic.label_kinds import labels_of
 from labeling.logic.output import creation_date
 from labeling.logic.predictions import paired_with_predictions, prediction_key
 from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
-from labeling.task_types import task_type
 
 
 @metrics.log_metrics
@@ -31,7 +30,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     bucket, pool_key = split_s3_uri(step.pool_data_uri)
     threshold = state.threshold.value
     strategy = state.job.settings.ActiveLearningStrategy
-    kind = label_kind(task_type(state.job.settings.TaskType).label_kind)
+    kind = labels_of(state.job.settings.TaskType)
     created = creation_date()
     pairs = paired_with_predictions(
         s3.read_jsonl(bucket, pool_key),

@@ -10,11 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
 from labeling.layout import split_s3_uri
-from labeling.logic.label_kinds import label_kind
+from labeling.logic.label_kinds import labels_of
 from labeling.logic.predictions import paired_with_predictions, prediction_key
 from labeling.models.state import JobState, Threshold
 from labeling.observability import logger, tracer
-from labeling.task_types import task_type
 
 
 @logger.inject_lambda_context
@@ -27,7 +26,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     pairs = paired_with_predictions(
         s3.read_jsonl(bucket, validation_key), s3.read_jsonl(bucket, predictions_key), what="validation set"
     )
-    kind = label_kind(task_type(settings.TaskType).label_kind)
+    kind = labels_of(settings.TaskType)
     calibration = [(p["confidence"], kind.calibration_score(item["label"], p)) for item, p in pairs]
     choice = kind.choose_threshold(calibration, settings)
     s3.write_json(bucket, state.job.layout.threshold_details(state.iteration), choice.details)

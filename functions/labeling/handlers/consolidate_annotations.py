@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from labeling.dal import s3
 from labeling.layout import JobLayout, s3_uri, split_s3_uri
 from labeling.logic.batches import CALIBRATION
-from labeling.logic.label_kinds import label_kind
+from labeling.logic.label_kinds import labels_of
 from labeling.logic.output import creation_date
 from labeling.models.state import JobState, SageMakerStep
 from labeling.observability import logger, metrics, tracer
@@ -35,7 +35,7 @@ def _answers(bucket: str, layout: JobLayout, k: int, item_id: int) -> dict[str, 
 def consolidate(state: JobState) -> int:
     bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     needed = state.job.settings.NumberOfHumanWorkersPerDataObject
-    kind = label_kind(task_type(state.job.settings.TaskType).label_kind)
+    kind = labels_of(state.job.settings.TaskType)
     created = creation_date()
     _, batch_key = split_s3_uri(state.batch.uri)
     with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer:

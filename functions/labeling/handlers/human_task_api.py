@@ -19,10 +19,9 @@ from pydantic import BaseModel, Field
 from labeling.dal import s3
 from labeling.dal.tasks import HumanTaskStore, TaskNotOpenError, parse_task_id
 from labeling.layout import JobLayout
-from labeling.logic.label_kinds import label_kind
+from labeling.logic.label_kinds import labels_of
 from labeling.observability import logger, metrics, tracer
 from labeling.settings import tasks_table
-from labeling.task_types import task_type
 
 
 class ListTasksRequest(BaseModel):
@@ -89,7 +88,7 @@ def submit_answer(request: SubmitAnswerRequest, context: LambdaContext) -> dict:
     store = HumanTaskStore(tasks_table())
     iteration, item_id = parse_task_id(request.task_id)
     batch = store.batch(request.job, iteration)
-    kind = label_kind(task_type(batch["taskType"]).label_kind)
+    kind = labels_of(batch["taskType"])
     drawn = request.bounding_box.model_dump(by_alias=True) if request.bounding_box else None
     answer = kind.answer(request.label, drawn, list(batch["labels"]))  # AnswerError names what to send
     response_key = JobLayout(batch["jobPrefix"]).worker_response(iteration, item_id, request.worker_id)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import report_files, s3
 from labeling.layout import ACCURACY_COVERAGE_PLOT, s3_uri
-from labeling.logic.label_kinds import label_kind
+from labeling.logic.label_kinds import labels_of
 from labeling.logic.labels import merged_by_id
 from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, output_lines
@@ -29,7 +29,7 @@ def _write_plot(state: JobState) -> bool:
     """
     bucket, layout, settings = state.job.bucket, state.job.layout, state.job.settings
     details = {k: s3.read_json_if_present(bucket, layout.threshold_details(k)) for k in range(state.iteration + 1)}
-    kind = label_kind(task_type(settings.TaskType).label_kind)
+    kind = labels_of(settings.TaskType)
     try:
         image = accuracy_coverage_png({k: d for k, d in details.items() if d is not None},
                                       kind.target(settings), settings.ConfidenceLevel, kind.measure)

@@ -160,3 +160,8 @@ LABEL_KINDS = {kind.name: kind for kind in (Classification(), BoundingBoxes())}
 
 def label_kind(name: str) -> Classification | BoundingBoxes:
     return LABEL_KINDS[name]
+
+
+def labels_of(task_type_name: str) -> Classification | BoundingBoxes:
+    """The label kind of a task type (task_types.py's `label_kind`)."""
+    return labels_of(task_type_name)
