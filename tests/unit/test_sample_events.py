@@ -3,7 +3,9 @@
 import json
 from pathlib import Path
 
+import pytest
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from pydantic import ValidationError
 
 from labeling.handlers.human_task_api import ListTasksRequest, SubmitAnswerRequest
 from labeling.handlers.start_job import job_name_from_key
@@ -37,3 +39,10 @@ def test_object_detection_examples_parse():
         "object-detection", 0.6, 3)
     answer = SubmitAnswerRequest.model_validate(_load("submit-answer-bounding-box.json"))
     assert answer.label is None and [box.label for box in answer.bounding_box.bounding_boxes] == ["circle", "triangle"]
+
+
+def test_a_box_reaching_outside_the_image_is_refused_naming_the_box():
+    answer = _load("submit-answer-bounding-box.json")
+    answer["boundingBox"]["boundingBoxes"][1]["width"] = 200
+    with pytest.raises(ValidationError, match=r"box 2 \(70, 64, 200 x 27\) reaches outside the 128 x 128 image"):
+        SubmitAnswerRequest.model_validate(answer)

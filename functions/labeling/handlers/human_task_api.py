@@ -14,7 +14,7 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from labeling.dal import s3
 from labeling.dal.tasks import HumanTaskStore, TaskNotOpenError, parse_task_id
@@ -50,6 +50,15 @@ class BoundingBoxAnswer(BaseModel):
 
     bounding_boxes: list[DrawnBox] = Field(alias="boundingBoxes", max_length=1000)
     input_image_properties: ImageProperties = Field(alias="inputImageProperties")
+
+    @model_validator(mode="after")
+    def _boxes_inside_the_image(self) -> BoundingBoxAnswer:
+        size = self.input_image_properties
+        for number, box in enumerate(self.bounding_boxes, start=1):
+            if box.left + box.width > size.width or box.top + box.height > size.height:
+                raise ValueError(f"box {number} ({box.left}, {box.top}, {box.width} x {box.height}) reaches outside "
+                                 f"the {size.width} x {size.height} image; draw it inside the image")
+        return self
 
 
 class SubmitAnswerRequest(BaseModel):
