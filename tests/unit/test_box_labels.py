@@ -10,7 +10,7 @@ import pytest
 from autolabel.images import write_shapes
 from autolabel.localcloud.workforce import AnswersError, load_answers
 from labeling.logic.box_consolidation import consolidate_boxes
-from labeling.logic.label_kinds import AnswerError, BoundingBoxes, label_kind
+from labeling.logic.label_kinds import AnswerError, BoundingBoxes, label_kind, labels_of
 from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, output_lines
 from labeling.logic.report import IterationLabels, build_report
@@ -213,3 +213,8 @@ class TestThresholdDetails:
         axes = figure.axes[0]
         assert axes.get_ylabel().startswith("mean IoU")
         assert any(line.get_label() == "target mean IoU 0.60" for line in axes.get_lines())
+
+
+def test_each_task_type_has_its_label_kind():
+    assert labels_of("object-detection") is label_kind("bounding-box")
+    assert labels_of("image-classification") is labels_of("text-classification") is label_kind("classification")

@@ -23,6 +23,7 @@ from labeling.logic.box_consolidation import consolidate_boxes
 from labeling.logic.consolidation import majority_vote
 from labeling.logic.sampling import ambiguity
 from labeling.models.job import JobConfig
+from labeling.task_types import task_type
 
 # A box image's depth is not something a worker reports; the model images are RGB.
 IMAGE_DEPTH = 3
@@ -164,4 +165,4 @@ def label_kind(name: str) -> Classification | BoundingBoxes:
 
 def labels_of(task_type_name: str) -> Classification | BoundingBoxes:
     """The label kind of a task type (task_types.py's `label_kind`)."""
-    return labels_of(task_type_name)
+    return label_kind(task_type(task_type_name).label_kind)
