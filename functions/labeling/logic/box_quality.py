@@ -18,10 +18,11 @@ mean *image quality* of TARGET_QUALITY, with these definitions:
     0 would send every empty image to humans).
 
 The image-level confidence comes from the model container; this module only receives
-it. Recommended: the minimum score over the boxes the container keeps (those above its
-detection cut), because an image's labels are only as good as its worst box; for an
-image where it keeps no box, 1 - the highest score among the boxes it dropped (how sure
-it is that nothing is there). A mean over boxes would let one good box hide a bad one.
+it, and the promise holds whatever it is (the threshold is tested on quality measured
+against human boxes). A confidence that ranks images by quality buys coverage. The
+object-detection container sends the image's expected quality under its own estimates
+(containers/object-detection/object_detector/confidence.py), which ranked held-out scenes
+better than the lowest kept box score did (Spearman 0.42 against 0.22 after 1,000 scenes).
 
 The threshold (same promise as threshold.py and the same search, fixed_sequence.py, with a
 mean in place of a proportion): for a grid threshold t, the calibration images with confidence >= t are a

@@ -144,8 +144,8 @@ class BoundingBoxes:
 
     def ambiguity(self, prediction: Mapping[str, Any], strategy: str) -> float:
         """1 - the image's confidence, whatever the strategy: margin and entropy score a class
-        distribution, and an image of boxes has none; its confidence already says how sure the
-        model is of its least sure box (containers/object-detection)."""
+        distribution, and an image of boxes has none; its confidence already estimates how good
+        its boxes are (containers/object-detection)."""
         return 1.0 - float(prediction["confidence"])
 
     def attribute_value(self, record: Mapping[str, Any]) -> Any:
