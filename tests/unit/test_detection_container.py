@@ -7,7 +7,6 @@ hyperparameters and judged with the pipeline's own image quality (box_quality.py
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from PIL import Image
 
 from autolabel.images import BOX_ATTRIBUTE, write_shapes
 from labeling.logic.box_quality import image_quality
+from tests.unit.container_http import free_port, post, source_ref_lines
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "object-detection"
@@ -87,27 +87,6 @@ def _run_train(root: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _post(port: int, body: bytes, content_type: str = "application/jsonlines"):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": content_type}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, response.headers.get("Content-Type"), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type"), exc.read().decode()
-
-
-def _lines(refs: list) -> bytes:
-    return "".join(json.dumps({"id": i, "source-ref": ref}) + "\n" for i, ref in enumerate(refs)).encode()
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, scenes):
     train, _ = scenes
@@ -123,7 +102,7 @@ def trained(tmp_path_factory, scenes):
 @pytest.fixture(scope="module")
 def server(trained):
     root, _ = trained
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, str(CONTAINER / "serve")], cwd="/",
                                env=_env(root, {"SAGEMAKER_BIND_TO_PORT": str(port)}),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -169,8 +148,8 @@ def test_serve_labels_held_out_scenes(server, scenes):
     # Mini-batches in a row, as batch transform sends them; blank lines are skipped, extra keys ignored.
     answers = []
     for start in range(0, len(refs), 40):
-        body = _lines(refs[start:start + 40]).replace(b"\n", b"\n\n", 1)
-        status, content_type, text = _post(server, body)
+        body = source_ref_lines(refs[start:start + 40]).replace(b"\n", b"\n\n", 1)
+        status, content_type, text = post(server, body)
         assert status == 200, text
         assert content_type == "application/jsonlines"
         answers += [json.loads(line) for line in text.splitlines()]
@@ -202,7 +181,7 @@ def test_serve_labels_held_out_scenes(server, scenes):
 def test_boxes_are_in_the_original_images_pixels(server, scenes, tmp_path):
     """The same scene stretched to 256 x 192: the boxes come back stretched alike."""
     _, held_out = scenes
-    status, _, text = _post(server, _lines([ref for ref, _ in held_out[:20]]))
+    status, _, text = post(server, source_ref_lines([ref for ref, _ in held_out[:20]]))
     assert status == 200, text
     answers = [json.loads(line) for line in text.splitlines()]
     qualities = [image_quality(a["label"]["annotations"], label["annotations"])
@@ -212,7 +191,7 @@ def test_boxes_are_in_the_original_images_pixels(server, scenes, tmp_path):
     path = Path(ref.removeprefix("file://"))
     stretched = tmp_path / "stretched.png"
     Image.open(path).resize((256, 192), Image.Resampling.BILINEAR).save(stretched)
-    status, _, text = _post(server, _lines([str(stretched)]))
+    status, _, text = post(server, source_ref_lines([str(stretched)]))
     assert status == 200, text
     (answer,) = [json.loads(line) for line in text.splitlines()]
     assert answer["label"]["image_size"] == [{"width": 256, "height": 192, "depth": 3}]
@@ -224,11 +203,11 @@ def test_boxes_are_in_the_original_images_pixels(server, scenes, tmp_path):
 def test_bad_requests_name_the_line(server, scenes, tmp_path):
     _, held_out = scenes
     missing = str(tmp_path / "missing.png")
-    status, _, text = _post(server, _lines([held_out[0][0], missing]))
+    status, _, text = post(server, source_ref_lines([held_out[0][0], missing]))
     assert status == 400 and "line 2" in text and missing in text and "FileNotFoundError" in text
-    status, _, text = _post(server, b'{"source-ref": "a.png"}\n{"source": "text, not an image"}\n')
+    status, _, text = post(server, b'{"source-ref": "a.png"}\n{"source": "text, not an image"}\n')
     assert status == 400 and "line 2" in text and "source-ref" in text
-    status, _, text = _post(server, b'{"source-ref": "a.png"}\nnot json\n')
+    status, _, text = post(server, b'{"source-ref": "a.png"}\nnot json\n')
     assert status == 400 and "line 2" in text and "invalid JSON" in text
 
 

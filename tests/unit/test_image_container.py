@@ -8,7 +8,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ import pytest
 import torch
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
+
+from tests.unit.container_http import free_port, post, source_ref_lines
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "image-classification"
@@ -113,27 +114,6 @@ def _run_train(root: Path, extra_env: dict | None = None) -> subprocess.Complete
                           capture_output=True, text=True, timeout=300)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _post(port: int, body: bytes, content_type: str = "application/jsonlines"):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": content_type}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, response.headers.get("Content-Type"), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type"), exc.read().decode()
-
-
-def _lines(refs: list) -> bytes:
-    return "".join(json.dumps({"id": i, "source-ref": ref}) + "\n" for i, ref in enumerate(refs)).encode()
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, digits):
     refs, labels, env, _ = digits
@@ -167,7 +147,7 @@ def test_serve_predicts_held_out_digits(trained, digits, tmp_path):
     root, _ = trained
     refs, labels, env, paths = digits
     held_out, truth = refs[TRAIN_ITEMS:], labels[TRAIN_ITEMS:]
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, str(CONTAINER / "serve")], cwd="/",
                               env=_env(root, {**env, "SAGEMAKER_BIND_TO_PORT": str(port)}),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -186,7 +166,7 @@ def test_serve_predicts_held_out_digits(trained, digits, tmp_path):
         # Several mini-batches in a row, as batch transform sends them; extra keys are ignored.
         predictions = []
         for start in range(0, len(held_out), 64):
-            status, content_type, text = _post(port, _lines(held_out[start:start + 64]))
+            status, content_type, text = post(port, source_ref_lines(held_out[start:start + 64]))
             assert status == 200, text
             assert content_type == "application/jsonlines"
             predictions += [json.loads(line) for line in text.splitlines()]
@@ -209,10 +189,10 @@ def test_serve_predicts_held_out_digits(trained, digits, tmp_path):
         index = TRAIN_ITEMS  # refs[index] is a path (index % 3 == 0)
         key = paths[index].name.removeprefix("digit-")
         routes = [str(paths[index]), paths[index].as_uri(), f"s3://{BUCKET}/digits/{key}"]
-        status, _, text = _post(port, _lines(routes))
+        status, _, text = post(port, source_ref_lines(routes))
         assert status == 200, text
         answers = [json.loads(line) for line in text.splitlines()]
-        status, _, text = _post(port, json.dumps({"source-ref": routes[2]}).encode(), "application/json")
+        status, _, text = post(port, json.dumps({"source-ref": routes[2]}).encode(), "application/json")
         assert status == 200 and len(text.splitlines()) == 1, text
         answers.append(json.loads(text))
         first = predictions[0]
@@ -225,16 +205,16 @@ def test_serve_predicts_held_out_digits(trained, digits, tmp_path):
 
         # An image that cannot be read fails the request, naming its line and source-ref.
         missing = str(tmp_path / "missing.png")
-        status, _, text = _post(port, _lines([held_out[0], missing]))
+        status, _, text = post(port, source_ref_lines([held_out[0], missing]))
         assert status == 400 and "line 2" in text and missing in text and "FileNotFoundError" in text
         not_image = tmp_path / "notes.png"
         not_image.write_text("not a picture")
-        status, _, text = _post(port, _lines([str(not_image)]))
+        status, _, text = post(port, source_ref_lines([str(not_image)]))
         assert status == 400 and "line 1" in text and "cannot decode" in text and str(not_image) in text
-        status, _, text = _post(port, _lines([held_out[0], held_out[1], f"s3://{BUCKET}/digits/nope.png"]))
+        status, _, text = post(port, source_ref_lines([held_out[0], held_out[1], f"s3://{BUCKET}/digits/nope.png"]))
         assert status == 400 and "line 3" in text and f"s3://{BUCKET}/digits/nope.png" in text
         assert "NoSuchKey" in text
-        status, _, text = _post(port, b'{"source-ref": "a.png"}\n{"source": "text, not an image"}\n')
+        status, _, text = post(port, b'{"source-ref": "a.png"}\n{"source": "text, not an image"}\n')
         assert status == 400 and "line 2" in text and "source-ref" in text
     finally:
         server.send_signal(signal.SIGTERM)

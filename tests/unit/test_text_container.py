@@ -2,7 +2,6 @@
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.unit.container_http import free_port, post
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "text-classification"
@@ -110,23 +111,6 @@ def _run_train(root: Path, cache: Path = None) -> subprocess.CompletedProcess:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _post(port: int, body: bytes, content_type: str = "application/jsonlines"):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": content_type}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, response.headers.get("Content-Type"), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type"), exc.read().decode()
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("ml")
@@ -152,7 +136,7 @@ def test_train_writes_model(trained):
 
 def test_serve_predicts_held_out_sentences(trained):
     root, cache, _ = trained
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, AUTOLABEL_ML_ROOT=str(root), SAGEMAKER_BIND_TO_PORT=str(port),
                AUTOLABEL_EMBEDDING_CACHE=str(cache))
     server = subprocess.Popen([sys.executable, str(CONTAINER / "serve")], env=env, cwd="/",
@@ -174,7 +158,7 @@ def test_serve_predicts_held_out_sentences(trained):
         for start in range(0, len(HELD_OUT), 4):
             body = "".join(json.dumps({"id": i, "source": s}) + "\n"
                            for i, (s, _) in enumerate(HELD_OUT[start:start + 4], start=start))
-            status, content_type, text = _post(port, body.encode())
+            status, content_type, text = post(port, body.encode())
             assert status == 200, text
             assert content_type == "application/jsonlines"
             predictions += [json.loads(line) for line in text.splitlines()]
@@ -190,14 +174,14 @@ def test_serve_predicts_held_out_sentences(trained):
         correct = sum(p["label"] == label for p, (_, label) in zip(predictions, HELD_OUT, strict=True))
         assert correct >= len(HELD_OUT) - 1, predictions
 
-        status, _, text = _post(port, json.dumps({"source": HELD_OUT[0][0]}).encode(), "application/json")
+        status, _, text = post(port, json.dumps({"source": HELD_OUT[0][0]}).encode(), "application/json")
         assert status == 200 and len(text.splitlines()) == 1 and json.loads(text)["label"] == SPORT
         assert json.loads(text)["sketch"] == predictions[0]["sketch"]  # the same item, the same sketch
 
         bad = json.dumps({"source": "fine"}) + "\n" + json.dumps({"text": "no source"}) + "\n"
-        status, _, text = _post(port, bad.encode())
+        status, _, text = post(port, bad.encode())
         assert status == 400 and "line 2" in text
-        status, _, text = _post(port, b'{"source": "ok"}\n{not json\n')
+        status, _, text = post(port, b'{"source": "ok"}\n{not json\n')
         assert status == 400 and "line 2" in text
     finally:
         server.send_signal(signal.SIGTERM)
