@@ -45,7 +45,7 @@ class PipelineDataset:
 
 
 PIPELINE_DATASETS = {
-    # MNIST: 3,000, as tests/e2e/test_image_classification.py labels (~9 minutes on 2 cores).
+    # MNIST: 3,000, as tests/e2e/test_image_classification.py labels (4-5 minutes on 2 idle cores).
     "mnist": PipelineDataset("image-classification",
                              lambda folder, size, seed: write_mnist(folder, limit=size, seed=seed), 3_000),
     "shapes": PipelineDataset("object-detection",
