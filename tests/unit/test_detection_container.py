@@ -10,8 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from PIL import Image
 
 from autolabel.images import BOX_ATTRIBUTE, write_shapes
 from labeling.logic.box_quality import image_quality
-from tests.unit.container_http import free_port, post, source_ref_lines
+from tests.unit.container_http import free_port, post, source_ref_lines, start_serve
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "object-detection"
@@ -103,19 +101,7 @@ def trained(tmp_path_factory, scenes):
 def server(trained):
     root, _ = trained
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(CONTAINER / "serve")], cwd="/",
-                               env=_env(root, {"SAGEMAKER_BIND_TO_PORT": str(port)}),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                assert response.status == 200
-                break
-        except (urllib.error.URLError, ConnectionError):
-            assert time.monotonic() < deadline, "serve never answered /ping"
-            time.sleep(0.2)
+    process = start_serve(CONTAINER, _env(root, {"SAGEMAKER_BIND_TO_PORT": str(port)}), port)
     yield port
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=10)[0]

@@ -12,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
 
-from tests.unit.container_http import free_port, post, source_ref_lines
+from tests.unit.container_http import free_port, post, source_ref_lines, start_serve
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "image-classification"
@@ -148,21 +146,8 @@ def test_serve_predicts_held_out_digits(trained, digits, tmp_path):
     refs, labels, env, paths = digits
     held_out, truth = refs[TRAIN_ITEMS:], labels[TRAIN_ITEMS:]
     port = free_port()
-    server = subprocess.Popen([sys.executable, str(CONTAINER / "serve")], cwd="/",
-                              env=_env(root, {**env, "SAGEMAKER_BIND_TO_PORT": str(port)}),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = start_serve(CONTAINER, _env(root, {**env, "SAGEMAKER_BIND_TO_PORT": str(port)}), port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, "serve never answered /ping"
-                time.sleep(0.2)
-
         # Several mini-batches in a row, as batch transform sends them; extra keys are ignored.
         predictions = []
         for start in range(0, len(held_out), 64):

@@ -6,14 +6,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.unit.container_http import free_port, post
+from tests.unit.container_http import free_port, post, start_serve
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "text-classification"
@@ -139,20 +137,8 @@ def test_serve_predicts_held_out_sentences(trained):
     port = free_port()
     env = dict(os.environ, AUTOLABEL_ML_ROOT=str(root), SAGEMAKER_BIND_TO_PORT=str(port),
                AUTOLABEL_EMBEDDING_CACHE=str(cache))
-    server = subprocess.Popen([sys.executable, str(CONTAINER / "serve")], env=env, cwd="/",
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = start_serve(CONTAINER, env, port)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline, "serve never answered /ping"
-                time.sleep(0.2)
-
         # Several mini-batches in a row, as batch transform sends them; extra keys are ignored.
         predictions = []
         for start in range(0, len(HELD_OUT), 4):
