@@ -1,44 +1,77 @@
-"""Reading and checking input manifests (JSON Lines, Ground Truth's format)."""
+"""Reading and checking input manifests (JSON Lines, Ground Truth's format).
+
+An item's id is its position among the manifest's non-blank lines (0, 1, ...), so
+every step names an item the same way. A bad line (invalid JSON, not an object, no
+item, an empty or non-string item, a text over Ground Truth's limit, an image that is
+missing or not an image) keeps its id but becomes no work item: ValidateJob lists it
+in the job's invalid-lines file, and WriteOutput writes it back with its reason and
+counts it as FailedNonRetryableError, as Ground Truth does. The rest of the job goes on,
+unless the bad lines are more than the job's MaxInvalidLinePercentage (or all of them).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-# How many bad lines a validation error lists; the count covers all of them.
+# Ground Truth's limit for one text object.
+MAX_TEXT_CHARACTERS = 100_000
+# How many bad lines an error message lists; the count covers all of them.
 MAX_REPORTED_ERRORS = 10
+# A "\ud800"-style escape: only then can a parsed line hold a lone surrogate (besides bytes
+# that were not UTF-8, which logic/jsonl.py decodes to lone surrogates).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# source-refs are checked in groups, so that a check can read many objects at once.
+_OBJECT_CHECK_GROUP = 256
 
 
 class ManifestError(ValueError):
     """The input manifest cannot be labeled as it is; the message names the lines and the fix."""
 
 
-@dataclass
-class ManifestCheck:
-    items: int = 0
-    error_count: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add_error(self, line_number: int, problem: str) -> None:
-        self.error_count += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(f"line {line_number}: {problem}")
-
-    def raise_if_invalid(self, manifest_name: str) -> None:
-        if self.error_count:
-            more = self.error_count - len(self.errors)
-            listed = "\n".join(self.errors) + (f"\n... and {more} more" if more else "")
-            raise ManifestError(
-                f"{manifest_name} has {self.error_count} invalid line(s); fix them and upload "
-                f"the manifest again (nothing was sent to workers):\n{listed}"
-            )
-        if self.items == 0:
-            raise ManifestError(f"{manifest_name} has no items; add one JSON object per line")
+@dataclass(frozen=True)
+class ManifestLine:
+    number: int  # the line's number in the file, from 1, blank lines counted
+    item_id: int  # its position among non-blank lines, from 0
+    text: str
 
 
-def _problem(record: Any, source_key: str) -> str | None:
+@dataclass(frozen=True)
+class InvalidLine:
+    """A manifest line the job cannot label, as the invalid-lines file stores it."""
+
+    item_id: int
+    number: int
+    reason: str
+
+    def dump(self) -> dict[str, Any]:
+        return {"id": self.item_id, "line": self.number, "reason": self.reason}
+
+    @classmethod
+    def load(cls, record: dict[str, Any]) -> InvalidLine:
+        return cls(record["id"], record["line"], record["reason"])
+
+
+def manifest_lines(lines: Iterable[str]) -> Iterator[ManifestLine]:
+    """The non-blank lines, numbered as in the file and by item id."""
+    item_id = 0
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            yield ManifestLine(number, item_id, text)
+            item_id += 1
+
+
+def _has_lone_surrogate(text: str, value: Any) -> bool:
+    if not (_LONE_SURROGATE.search(text) or _SURROGATE_ESCAPE.search(text)):
+        return False
+    return bool(_LONE_SURROGATE.search(json.dumps(value, ensure_ascii=False)))
+
+
+def _record_problem(record: Any, source_key: str) -> str | None:
     if not isinstance(record, dict):
         return f"is not a JSON object; write one object per line, e.g. {{\"{source_key}\": ...}}"
     other = "source-ref" if source_key == "source" else "source"
@@ -48,36 +81,118 @@ def _problem(record: Any, source_key: str) -> str | None:
         return f"has no {source_key!r} key{hint}; add the item under {source_key!r}"
     if not isinstance(value, str) or not value.strip():
         return f"{source_key!r} must be a non-empty string"
+    if len(value) > MAX_TEXT_CHARACTERS:
+        return (f"{source_key!r} has {len(value):,} characters, over Ground Truth's limit of "
+                f"{MAX_TEXT_CHARACTERS:,}; split the text into items of at most that length")
     return None
 
 
-def check_manifest(lines: Iterable[str], source_key: str) -> ManifestCheck:
-    """Stream-check every line: JSON object, with the item under `source_key`."""
+def parse_line(text: str, source_key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A non-blank line's record, or None and what is wrong with it (its source-ref's object aside)."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        return None, f"is not valid JSON ({error.msg} at column {error.colno}); write one JSON object per line"
+    problem = _record_problem(record, source_key)
+    if problem is None and _has_lone_surrogate(text, record):
+        problem = ("holds a lone surrogate (bytes that are not UTF-8, or a \\ud800-\\udfff escape without "
+                   "its pair), which is not a character; save the file as UTF-8 text")
+    return (record if problem is None else None), problem
+
+
+@dataclass
+class ManifestCheck:
+    items: int = 0
+    invalid: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add_invalid(self, line: InvalidLine) -> None:
+        self.invalid += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(f"line {line.number}: {line.reason}")
+
+    def _listed(self) -> str:
+        more = self.invalid - len(self.errors)
+        return "\n".join(self.errors) + (f"\n... and {more} more" if more else "")
+
+    def raise_if_unusable(self, manifest_name: str, max_invalid_percentage: float) -> None:
+        """Refuse a manifest with no good line, or with more bad lines than the job allows."""
+        lines = self.items + self.invalid
+        if lines == 0:
+            raise ManifestError(f"{manifest_name} has no items; add one JSON object per line")
+        if self.items == 0:
+            raise ManifestError(
+                f"{manifest_name} has no line that can be labeled ({self.invalid} invalid); fix them and upload "
+                f"the manifest again (nothing was sent to workers):\n{self._listed()}"
+            )
+        if self.invalid * 100 > max_invalid_percentage * lines:
+            raise ManifestError(
+                f"{manifest_name} has {self.invalid} invalid line(s) of {lines} ({100 * self.invalid / lines:.1f}%, "
+                f"over the job's MaxInvalidLinePercentage of {max_invalid_percentage:g}%); fix them and upload "
+                f"the manifest again, or raise MaxInvalidLinePercentage in job.json to label the rest "
+                f"(nothing was sent to workers):\n{self._listed()}"
+            )
+
+
+# Checks a group of source-refs (as written in the manifest); one problem or None each, in order.
+ObjectCheck = Callable[[list[str]], list[str | None]]
+
+
+def check_manifest(
+    lines: Iterable[str], source_key: str, *, on_invalid: Callable[[InvalidLine], None] = lambda line: None,
+    object_check: ObjectCheck | None = None,
+) -> ManifestCheck:
+    """Stream-check every line; each bad one goes to `on_invalid`, in line order.
+
+    `object_check` checks the objects that source-refs name (ValidateJob: they exist and
+    are images); it is given groups of refs so that it can read them concurrently.
+    """
     check = ManifestCheck()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    group: list[tuple[ManifestLine, str]] = []
+
+    def check_group() -> None:
+        problems = object_check([ref for _, ref in group]) if object_check else [None] * len(group)
+        for (line, _), problem in zip(group, problems, strict=True):
+            if problem:
+                invalid = InvalidLine(line.item_id, line.number, problem)
+                check.add_invalid(invalid)
+                on_invalid(invalid)
+            else:
+                check.items += 1
+        group.clear()
+
+    for line in manifest_lines(lines):
+        record, problem = parse_line(line.text, source_key)
+        if record is not None and object_check is not None:
+            group.append((line, record[source_key]))
+            if len(group) == _OBJECT_CHECK_GROUP:
+                check_group()
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            check.add_error(number, f"is not valid JSON ({error.msg}); write one JSON object per line")
-            continue
-        problem = _problem(record, source_key)
+        if group:
+            check_group()  # keep on_invalid in line order
         if problem:
-            check.add_error(number, problem)
+            invalid = InvalidLine(line.item_id, line.number, problem)
+            check.add_invalid(invalid)
+            on_invalid(invalid)
         else:
             check.items += 1
+    check_group()
     return check
 
 
-def manifest_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """The manifest's items in order; blank lines are skipped."""
+def _skipping(lines: Iterable[ManifestLine], invalid_ids: Iterable[int]) -> Iterator[ManifestLine]:
+    """`lines` without the id-ordered `invalid_ids`."""
+    invalid = iter(invalid_ids)
+    skip = next(invalid, None)
     for line in lines:
-        if line.strip():
-            yield json.loads(line)
+        while skip is not None and skip < line.item_id:
+            skip = next(invalid, None)
+        if skip == line.item_id:
+            continue
+        yield line
 
 
-def work_items(lines: Iterable[str], source_key: str) -> Iterator[dict[str, Any]]:
-    """What the workflow passes around for each item: its id (position) and its data."""
-    for item_id, record in enumerate(manifest_records(lines)):
-        yield {"id": item_id, source_key: record[source_key]}
+def work_items(lines: Iterable[str], source_key: str, invalid_ids: Iterable[int] = ()) -> Iterator[dict[str, Any]]:
+    """What the workflow passes around for each good item: its id and its data."""
+    for line in _skipping(manifest_lines(lines), invalid_ids):
+        yield {"id": line.item_id, source_key: json.loads(line.text)[source_key]}

@@ -72,6 +72,10 @@ class JobConfig(BaseModel):
     # Cost model, USD: what one human answer costs (Ground Truth's per-object fee
     # plus a public-workforce price); SageMaker instance prices come from the task-type table.
     HumanPricePerAnswerUSD: float = Field(0.08, ge=0)
+    # Bad manifest lines (logic/manifest.py) are skipped and reported, as Ground Truth does;
+    # above this share of the lines the manifest is more likely wrong as a whole (a wrong
+    # task type, a CSV), so the job stops before any human is paid.
+    MaxInvalidLinePercentage: float = Field(10.0, ge=0, le=100)
 
     @field_validator("TaskType")
     @classmethod
