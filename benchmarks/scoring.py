@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from autolabel.localcloud.workforce import ITEM_KEYS
+from labeling.logic import jsonl
 from labeling.logic.box_quality import TARGET_QUALITY, image_quality, match_boxes
 
 DEFAULT_LABEL_ATTRIBUTE = "label"  # JobConfig.LabelAttributeName's default, for a report without one
@@ -37,7 +38,7 @@ class ScoringError(ValueError):
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in jsonl.file_lines(path) if line.strip()]
 
 
 def item_key(record: Mapping[str, Any]) -> str:

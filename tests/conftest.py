@@ -14,6 +14,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from autolabel.datasets import write_bbc_news  # noqa: E402
 from autolabel.localcloud.asl import state_machine_definition  # noqa: E402
 from autolabel.localcloud.cloud import SynthesizedApp, synthesize  # noqa: E402
+from labeling.logic import jsonl  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,4 +38,5 @@ def bbc_news(tmp_path_factory) -> dict[str, Path]:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """A JSON Lines file's records, split on "\n" only as the pipeline splits them."""
+    return [json.loads(line) for line in jsonl.file_lines(path) if line.strip()]

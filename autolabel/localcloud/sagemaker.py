@@ -34,6 +34,8 @@ from pathlib import Path
 import boto3
 from moto.sagemaker.models import SageMakerModelBackend
 
+from labeling.logic import jsonl
+
 SERVE_START_TIMEOUT_SECONDS = 300
 # SageMaker's default when a job sets no ModelClientConfig.InvocationsTimeoutInSeconds.
 DEFAULT_INVOCATION_TIMEOUT_SECONDS = 600
@@ -265,13 +267,15 @@ class LocalSageMaker:
                     nonlocal batch, size
                     if batch:
                         answer = self._invoke(port, b"\n".join(batch) + b"\n", content_type, accept, timeout)
-                        lines = [line for line in answer.splitlines() if line.strip()]
+                        lines = [line for line in jsonl.split_lines([answer]) if line.strip()]
                         if len(lines) != len(batch):
                             raise ContainerError(f"/invocations returned {len(lines)} lines for {len(batch)} records")
                         output.write(b"\n".join(lines) + b"\n")
                     batch, size = [], 0
 
-                for line in self.s3.get_object(Bucket=bucket, Key=key)["Body"].iter_lines():
+                # SplitType Line: records end at "\n" (iter_lines() would split at "\r" too).
+                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+                for line in jsonl.split_lines(body.iter_chunks(1 << 20)):
                     if not line.strip():
                         continue
                     if batch and size + len(line) + 1 > max_payload:

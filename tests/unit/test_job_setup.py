@@ -7,8 +7,8 @@ import pytest
 
 from labeling.logic.job_setup import (
     JobSetupError,
+    check_items,
     check_task_type_available,
-    count_items,
     is_automated,
     parse_job_config,
     parse_label_categories,
@@ -37,6 +37,7 @@ class TestJobConfig:
             "StoppingConditions": None,
             "Seed": 0,
             "HumanPricePerAnswerUSD": 0.08,
+            "MaxInvalidLinePercentage": 10.0,
         }
 
     def test_settings_are_read_from_job_json(self):
@@ -212,19 +213,19 @@ class TestTaskTypes:
         )
 
 
-class TestCountItems:
+class TestCheckItems:
     def test_counts_the_items_of_a_valid_manifest(self):
         lines = [json.dumps({"source": f"text {i}"}) for i in range(1300)] + [""]
-        assert count_items(lines, JobConfig(TaskType="text-classification"), "input.manifest") == 1300
+        assert check_items(lines, JobConfig(TaskType="text-classification"), "input.manifest").items == 1300
 
     def test_image_task_reads_source_ref(self):
         lines = ['{"source-ref": "s3://b/1.jpg"}', '{"source": "text"}']
         with pytest.raises(ManifestError, match=r"line 2: has no 'source-ref' key \(it has 'source'"):
-            count_items(lines, JobConfig(TaskType="image-classification"), "input.manifest")
+            check_items(lines, JobConfig(TaskType="image-classification"), "input.manifest")
 
     def test_empty_manifest_is_refused(self):
         with pytest.raises(ManifestError, match="has no items"):
-            count_items([], JobConfig(TaskType="text-classification"), "input.manifest")
+            check_items([], JobConfig(TaskType="text-classification"), "input.manifest")
 
 
 class TestAutomatedLabeling:

@@ -10,9 +10,11 @@ import pytest
 
 from labeling.logic.manifest import (
     MAX_REPORTED_ERRORS,
+    MAX_TEXT_CHARACTERS,
+    InvalidLine,
     ManifestError,
     check_manifest,
-    manifest_records,
+    manifest_lines,
     work_items,
 )
 
@@ -28,8 +30,8 @@ TEXT_MANIFEST = [
 def test_valid_manifest_counts_its_items_and_ignores_blank_lines():
     check = check_manifest(TEXT_MANIFEST, "source")
     assert check.items == 3
-    assert check.error_count == 0 and check.errors == []
-    check.raise_if_invalid("input.manifest")  # does not raise
+    assert check.invalid == 0 and check.errors == []
+    check.raise_if_unusable("input.manifest", 10)  # does not raise
 
 
 def test_image_manifest_reads_source_ref():
@@ -49,9 +51,13 @@ def test_each_bad_line_is_reported_with_its_line_number_and_the_fix():
         '{"source": 42}',                            # 8
         '"just a string"',                           # 9
     ]
-    check = check_manifest(lines, "source")
+    reported = []
+    check = check_manifest(lines, "source", on_invalid=reported.append)
     assert check.items == 1
-    assert check.error_count == 7
+    assert check.invalid == 7
+    assert [(line.number, line.item_id) for line in reported] == [(3, 1), (4, 2), (5, 3), (6, 4), (7, 5), (8, 6),
+                                                                  (9, 7)]
+    assert check.errors == [f"line {line.number}: {line.reason}" for line in reported]
     assert check.errors[0].startswith("line 3: is not valid JSON (")
     assert check.errors[0].endswith("); write one JSON object per line")
     assert check.errors[1:] == [
@@ -60,7 +66,7 @@ def test_each_bad_line_is_reported_with_its_line_number_and_the_fix():
         "line 6: has no 'source' key (it has 'source-ref', which this task type does not read); "
         "add the item under 'source'",
         "line 7: 'source' must be a non-empty string",
-        "line 8: 'source' must be a non-empty string",
+        "line 8: 'source' must be a string, not a number",
         'line 9: is not a JSON object; write one object per line, e.g. {"source": ...}',
     ]
 
@@ -81,30 +87,41 @@ def test_listed_errors_are_capped_but_all_are_counted():
     lines = ['{"source": "ok"}'] + ["oops"] * 25
     check = check_manifest(lines, "source")
     assert check.items == 1
-    assert check.error_count == 25
+    assert check.invalid == 25
     assert len(check.errors) == MAX_REPORTED_ERRORS == 10
     assert check.errors[0].startswith("line 2: ") and check.errors[-1].startswith("line 11: ")
 
 
-def test_invalid_manifest_message_names_the_file_the_count_and_the_lines():
+def test_a_manifest_with_more_bad_lines_than_the_job_allows_is_refused_naming_the_file_and_lines():
     check = check_manifest(['{"source": "ok"}'] + ["oops"] * 25, "source")
     with pytest.raises(ManifestError) as raised:
-        check.raise_if_invalid("jobs/news/input.manifest")
+        check.raise_if_unusable("jobs/news/input.manifest", 10)
     message = str(raised.value)
     assert message.startswith(
-        "jobs/news/input.manifest has 25 invalid line(s); fix them and upload the manifest again "
-        "(nothing was sent to workers):\nline 2: is not valid JSON ("
+        "jobs/news/input.manifest has 25 invalid line(s) of 26 (96.2%, over the job's MaxInvalidLinePercentage "
+        "of 10%); fix them and upload the manifest again, or raise MaxInvalidLinePercentage in job.json to label "
+        "the rest (nothing was sent to workers):\nline 2: is not valid JSON ("
     )
     assert message.count("\nline ") == 10
     assert message.endswith("\n... and 15 more")
 
 
-def test_message_lists_all_errors_when_few():
+def test_bad_lines_up_to_the_allowed_share_are_skipped_not_refused():
+    lines = [json.dumps({"source": f"item {i}"}) for i in range(90)] + ["oops"] * 10
+    check = check_manifest(lines, "source")
+    check.raise_if_unusable("input.manifest", 10)  # 10 of 100: allowed
+    assert (check.items, check.invalid) == (90, 10)
+    with pytest.raises(ManifestError, match=r"10 invalid line\(s\) of 100 \(10.0%, over the job's "
+                                            r"MaxInvalidLinePercentage of 9.5%\)"):
+        check.raise_if_unusable("input.manifest", 9.5)
+
+
+def test_a_manifest_whose_every_line_is_bad_is_refused_whatever_the_share_allowed():
     check = check_manifest(['{"text": "a"}'], "source")
     with pytest.raises(ManifestError) as raised:
-        check.raise_if_invalid("input.manifest")
+        check.raise_if_unusable("input.manifest", 100)
     assert str(raised.value) == (
-        "input.manifest has 1 invalid line(s); fix them and upload the manifest again "
+        "input.manifest has no line that can be labeled (1 invalid); fix them and upload the manifest again "
         "(nothing was sent to workers):\nline 1: has no 'source' key; add the item under 'source'"
     )
 
@@ -112,19 +129,47 @@ def test_message_lists_all_errors_when_few():
 def test_manifest_without_items_is_rejected():
     check = check_manifest(["", "  "], "source")
     with pytest.raises(ManifestError, match=r"^input.manifest has no items; add one JSON object per line$"):
-        check.raise_if_invalid("input.manifest")
+        check.raise_if_unusable("input.manifest", 10)
+
+
+def test_a_text_over_ground_truths_limit_is_a_bad_line_and_one_at_the_limit_is_not():
+    lines = [json.dumps({"source": "a" * MAX_TEXT_CHARACTERS}), json.dumps({"source": "a" * (MAX_TEXT_CHARACTERS + 1)})]
+    check = check_manifest(lines, "source")
+    assert check.items == 1
+    assert check.errors == ["line 2: 'source' has 100,001 characters, over Ground Truth's limit of 100,000; "
+                            "split the text into items of at most that length"]
+
+
+@pytest.mark.parametrize("line", [
+    '{"source": "half an emoji \\ud83d here"}',  # an escape without its pair
+    '{"source": "not UTF-8 \udc92 here"}',  # how logic/jsonl.py decodes a byte that is not UTF-8
+])
+def test_a_lone_surrogate_is_a_bad_line_with_the_fix(line):
+    check = check_manifest([line, '{"source": "paired \\ud83d\\ude00 is an emoji"}'], "source")
+    assert check.items == 1
+    assert check.errors == ["line 1: holds a lone surrogate (bytes that are not UTF-8, or a \\ud800-\\udfff escape "
+                            "without its pair), which is not a character; save the file as UTF-8 text"]
+
+
+def test_object_problems_come_back_in_line_order_with_the_other_bad_lines():
+    lines = ['{"source-ref": "s3://b/missing.png"}', "oops", '{"source-ref": "s3://b/ok.png"}',
+             '{"source-ref": "s3://b/text.txt"}']
+    problems = {"s3://b/missing.png": "no such object", "s3://b/text.txt": "not an image"}
+    reported: list[InvalidLine] = []
+    check = check_manifest(lines, "source-ref", on_invalid=reported.append,
+                           object_check=lambda refs: [problems.get(ref) for ref in refs])
+    assert check.items == 1
+    assert [(line.number, line.reason) for line in reported] == [
+        (1, "no such object"), (2, reported[1].reason), (4, "not an image")]
+    assert reported[1].reason.startswith("is not valid JSON")
 
 
 def test_manifest_error_is_a_value_error():
     assert issubclass(ManifestError, ValueError)
 
 
-def test_records_are_the_lines_in_order_without_blank_ones():
-    assert list(manifest_records(TEXT_MANIFEST)) == [
-        {"source": "The match ended in a draw."},
-        {"source": "Shares fell sharply on Monday.", "origin": "bbc"},
-        {"source": "A new phone was launched."},
-    ]
+def test_lines_are_numbered_as_in_the_file_and_items_by_position_without_blank_ones():
+    assert [(line.number, line.item_id) for line in manifest_lines(TEXT_MANIFEST)] == [(1, 0), (2, 1), (4, 2)]
 
 
 def test_work_item_ids_are_positions_that_skip_blank_lines():
@@ -133,6 +178,12 @@ def test_work_item_ids_are_positions_that_skip_blank_lines():
         {"id": 1, "source": "Shares fell sharply on Monday."},
         {"id": 2, "source": "A new phone was launched."},
     ]
+
+
+def test_invalid_lines_are_no_work_items_and_the_others_keep_their_ids():
+    lines = ['{"source": "a"}', "oops", "", '{"source": "b"}', "[1]", '{"source": "c"}']
+    assert list(work_items(lines, "source", invalid_ids=[1, 3])) == [
+        {"id": 0, "source": "a"}, {"id": 2, "source": "b"}, {"id": 4, "source": "c"}]
 
 
 def test_work_items_of_an_image_manifest_carry_the_s3_uri():

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from pydantic import ValidationError
 
 from labeling.handlers.human_task_api import ListTasksRequest, SubmitAnswerRequest
-from labeling.handlers.start_job import job_name_from_key
+from labeling.layout import job_name_from_key
 from labeling.models.job import JobConfig, LabelCategories
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from labeling.handlers.start_job import InvalidJobNameError, job_name_from_key
+from labeling.layout import InvalidJobNameError, job_name_from_key
 
 
 @pytest.mark.parametrize("key,job", [("jobs/bbc-news/input.manifest", "bbc-news"), ("jobs/A1/input.manifest", "A1")])

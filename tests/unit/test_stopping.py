@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, MissingLabelError, output_lines
 from labeling.logic.stopping import (
     MAX_HUMAN_LABELED,
@@ -106,7 +105,7 @@ def label(item_id, value, human):
 
 
 def lines(labels, counters, **extra):
-    return list(output_lines(manifest_records(MANIFEST), iter(labels), counters, **FMT, **extra))
+    return list(output_lines(MANIFEST, iter(labels), counters, **FMT, **extra))
 
 
 class TestUnlabeledOutput:
@@ -131,7 +130,7 @@ class TestUnlabeledOutput:
         assert counters == Counters(TotalLabeled=1, HumanLabeled=0, MachineLabeled=1, Unlabeled=2)
 
     def test_without_a_stop_a_missing_label_is_still_an_error(self):
-        with pytest.raises(MissingLabelError, match=r"^item 1 \(item number 2"):
+        with pytest.raises(MissingLabelError, match=r"^item 1 \(input line 2\)"):
             lines([label(0, 0, True), label(2, 2, False)], Counters())
 
     def test_a_label_for_no_input_line_is_still_an_error(self):

@@ -2,6 +2,11 @@
 
 Batch transform joins the response back to its input line by line, so every record
 keeps `where` it came from ("line 3"), and any problem names it.
+
+Lines are split on "\n" only: `str.splitlines()` also splits at U+0085, U+2028, U+2029,
+U+000B/C and U+001C-1E, which are ordinary characters inside a JSON string and common in
+real text (U+0085 is cp1252's "..." decoded as latin-1). The pipeline's functions split the
+same way (functions/labeling/logic/jsonl.py; this image does not ship that code).
 """
 import json
 from dataclasses import dataclass
@@ -52,7 +57,7 @@ def parse_records(body: bytes, content_type: str, key: str) -> list[Record]:
     if media_type not in JSONLINES_TYPES:
         raise BadRequest(f"unsupported content type {content_type!r}; send {JSONLINES}")
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -1,7 +1,7 @@
 """The only place the labeling logic reads and writes S3.
 
-Manifests are streamed line by line and written through a temporary file, so a
-Lambda's memory does not grow with the data set.
+Manifests are streamed line by line (split on "\n" only: logic/jsonl.py) and written
+through a temporary file, so a Lambda's memory does not grow with the data set.
 """
 
 from __future__ import annotations
@@ -10,10 +10,19 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
+
+from labeling.logic import jsonl
+
+# Objects whose first bytes are read at once (ValidateJob checks that images exist and are images).
+HEAD_READ_CONCURRENCY = 32
+# StreamingBody.iter_lines() splits on "\r" too (bytes.splitlines), so lines are split here.
+_READ_CHUNK_BYTES = 1 << 20
 
 
 @cache
@@ -24,14 +33,37 @@ def _client():
 def read_lines(bucket: str, key: str) -> Iterator[str]:
     """Yield each line of an object, decoded, without its line ending."""
     body = _client().get_object(Bucket=bucket, Key=key)["Body"]
-    for raw in body.iter_lines():
-        yield raw.decode("utf-8")
+    yield from jsonl.decoded(jsonl.split_lines(body.iter_chunks(_READ_CHUNK_BYTES)))
 
 
 def read_jsonl(bucket: str, key: str) -> Iterator[dict[str, Any]]:
     for line in read_lines(bucket, key):
         if line.strip():
             yield json.loads(line)
+
+
+def read_jsonl_if_present(bucket: str, key: str) -> Iterator[dict[str, Any]]:
+    """The records of a JSON Lines object, or none when there is no such object."""
+    if exists(bucket, key):
+        yield from read_jsonl(bucket, key)
+
+
+def _head(bucket: str, key: str, size: int) -> bytes | None:
+    try:
+        return _client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        if code == "InvalidRange":  # S3's answer to a range of an empty object
+            return b""
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+
+
+def read_heads(locations: list[tuple[str, str]], size: int) -> list[bytes | None]:
+    """The first `size` bytes of each (bucket, key), read concurrently; None where there is no object."""
+    with ThreadPoolExecutor(HEAD_READ_CONCURRENCY) as pool:
+        return list(pool.map(lambda location: _head(*location, size), locations))
 
 
 def read_json(bucket: str, key: str) -> Any:
@@ -74,10 +106,10 @@ class JsonlWriter:
 
     def __init__(self, bucket: str, key: str):
         self.bucket, self.key, self.count = bucket, key, 0
-        self._file = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8")
+        self._file = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.write(jsonl.encode_line(record))
         self.count += 1
 
     def __enter__(self) -> JsonlWriter:

@@ -36,16 +36,16 @@ def failure_record(state: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     error = state.get("error", {})
     job = state.get("job")
     if job:
-        bucket, prefix, name = job["bucket"], job["prefix"], job["name"]
+        bucket, layout, name = job["bucket"], JobLayout(job["prefix"]), job["name"]
     else:  # failed in ValidateJob: the state is still the upload event
-        bucket, prefix = state["bucket"], state["key"].rsplit("/", 1)[0]
-        name = prefix.rsplit("/", 1)[-1]
+        bucket, layout = state["bucket"], JobLayout.from_manifest_key(state["key"])
+        name = layout.job_name
     record = {
         "job": name, "status": "Failed", "error": error.get("Error"), "cause": _cause(error.get("Cause")),
         "iteration": state.get("iteration"), "counts": state.get("counts"),
         "time": datetime.now(UTC).isoformat(),
     }
-    return bucket, JobLayout(prefix).failure, record
+    return bucket, layout.failure, record
 
 
 @metrics.log_metrics

@@ -1,8 +1,8 @@
 """SelectSample: the first human batch, a seeded random sample of the items.
 
 It is split into a training part and a calibration part; everything else
-becomes the pool of unlabeled items. A MaxHumanLabeledObjectCount below a full
-first batch cuts it (logic/batches.py).
+becomes the pool of unlabeled items. Lines ValidateJob found invalid are no items.
+A MaxHumanLabeledObjectCount below a full first batch cuts it (logic/batches.py).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from labeling.task_types import task_type
 @tracer.capture_lambda_handler
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
-    settings, bucket = state.job.settings, state.job.bucket
-    manifest = state.job.layout.input_manifest
+    settings, bucket, layout = state.job.settings, state.job.bucket, state.job.layout
     source_key = task_type(settings.TaskType).source_key
 
     def items():
-        return work_items(s3.read_lines(bucket, manifest), source_key)
+        invalid_ids = (line["id"] for line in s3.read_jsonl_if_present(bucket, layout.invalid_lines))
+        return work_items(s3.read_lines(bucket, layout.input_manifest), source_key, invalid_ids)
 
     batch = batches.first_batch(
         items, size=settings.MaxConcurrentTaskCount, calibration_size=settings.CalibrationSampleSize,

@@ -7,7 +7,6 @@ second one (Step Functions refuses a duplicate name).
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 
 import boto3
@@ -16,31 +15,9 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
-from labeling.layout import INPUT_MANIFEST, JobLayout
+from labeling.layout import InvalidJobNameError, JobLayout, job_name_from_key
 from labeling.observability import logger, tracer
 from labeling.settings import state_machine_arn
-
-# Execution names allow more, but SageMaker job names built from the job name
-# must stay within 63 characters of [a-zA-Z0-9-].
-JOB_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,38}[a-zA-Z0-9])?$")
-MANIFEST_KEY = re.compile(rf"^jobs/(?P<job>[^/]+)/{re.escape(INPUT_MANIFEST)}$")
-
-
-class InvalidJobNameError(ValueError):
-    pass
-
-
-def job_name_from_key(key: str) -> str:
-    match = MANIFEST_KEY.match(key)
-    if not match:
-        raise InvalidJobNameError(f"{key!r} is not a job manifest; upload it as jobs/<job>/{INPUT_MANIFEST}")
-    job = match["job"]
-    if not JOB_NAME.match(job):
-        raise InvalidJobNameError(
-            f"job name {job!r} (from {key!r}) is not allowed; use 1-40 letters, digits or "
-            "hyphens, starting and ending with a letter or digit, and upload again"
-        )
-    return job
 
 
 @logger.inject_lambda_context
@@ -55,8 +32,7 @@ def handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) 
         job = job_name_from_key(key)
     except InvalidJobNameError as error:
         # No execution can be named after this job; tell the user where they look.
-        prefix = key.rsplit("/", 1)[0] + "/"
-        s3.write_json(bucket, JobLayout(prefix).failure, {
+        s3.write_json(bucket, JobLayout.from_manifest_key(key).failure, {
             "error": "InvalidJobName", "cause": str(error),
             "time": datetime.now(UTC).isoformat(),
         })

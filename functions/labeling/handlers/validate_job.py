@@ -10,12 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from labeling.dal import s3
-from labeling.handlers.start_job import job_name_from_key
-from labeling.layout import JobLayout, s3_uri
-from labeling.logic import job_setup
+from labeling.layout import JobLayout, job_name_from_key, s3_uri
+from labeling.logic import image_files, job_setup
 from labeling.models.state import Counts, Job, JobState
 from labeling.observability import logger, metrics, tracer
 from labeling.settings import available_task_types
+from labeling.task_types import task_type
 
 
 class JobStarted(BaseModel):
@@ -36,18 +36,26 @@ def _read_json(bucket: str, key: str):
 @event_parser(model=JobStarted)
 def handler(event: JobStarted, context: LambdaContext) -> dict:
     job_name = job_name_from_key(event.key)
-    layout = JobLayout(event.key.rsplit("/", 1)[0])
+    layout = JobLayout.from_manifest_key(event.key)
     config = job_setup.parse_job_config(_read_json(event.bucket, layout.job_config), layout.job_config)
     job_setup.check_task_type_available(config, available_task_types(), layout.job_config)
     labels = job_setup.parse_label_categories(
         _read_json(event.bucket, layout.label_categories), layout.label_categories
     )
-    items = job_setup.count_items(
-        s3.read_lines(event.bucket, layout.input_manifest), config, layout.input_manifest
-    )
+    reads_objects = task_type(config.TaskType).source_key == "source-ref"
+    with s3.JsonlWriter(event.bucket, layout.invalid_lines) as invalid_lines:
+        check = job_setup.check_items(
+            s3.read_lines(event.bucket, layout.input_manifest), config, layout.input_manifest,
+            on_invalid=lambda line: invalid_lines.write(line.dump()),
+            object_check=(lambda refs: image_files.source_ref_problems(refs, s3.read_heads)) if reads_objects
+            else None,
+        )
+    items = check.items
     automated = job_setup.is_automated(items, config, layout.job_config)
     metrics.add_metric(name="ItemsToLabel", unit=MetricUnit.Count, value=items)
-    logger.info("job validated", extra={"job": job_name, "items": items, "automated": automated})
+    metrics.add_metric(name="DatasetObjectsInvalid", unit=MetricUnit.Count, value=check.invalid)
+    logger.info("job validated", extra={"job": job_name, "items": items, "invalid": check.invalid,
+                                        "automated": automated})
     state = JobState(
         job=Job(
             name=job_name, bucket=event.bucket, prefix=layout.prefix, outputPrefix=layout.output,
@@ -55,6 +63,6 @@ def handler(event: JobStarted, context: LambdaContext) -> dict:
         ),
         # SageMaker job names must be unique in the account: a rerun of the same job gets new ones.
         runId=uuid.uuid4().hex[:6],
-        counts=Counts(total=items),
+        counts=Counts(total=items, invalid=check.invalid),
     )
     return state.dump()

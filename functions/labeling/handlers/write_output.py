@@ -10,7 +10,7 @@ from labeling.dal import report_files, s3
 from labeling.layout import ACCURACY_COVERAGE_PLOT, s3_uri
 from labeling.logic.label_kinds import labels_of
 from labeling.logic.labels import merged_by_id
-from labeling.logic.manifest import manifest_records
+from labeling.logic.manifest import InvalidLine
 from labeling.logic.output import Counters, output_lines
 from labeling.logic.report import IterationLabels, build_report
 from labeling.logic.report_plot import accuracy_coverage_png
@@ -54,18 +54,22 @@ def handler(state: JobState, context: LambdaContext) -> dict:
         for key in (layout.consolidated(k), layout.machine_labels(k)) if s3.exists(bucket, key)
     ]
     counters = Counters()
+
+    def invalid_lines():
+        return map(InvalidLine.load, s3.read_jsonl_if_present(bucket, layout.invalid_lines))
+
     with s3.JsonlWriter(bucket, layout.output_manifest) as writer:
         for line in output_lines(
-            manifest_records(s3.read_lines(bucket, layout.input_manifest)),
+            s3.read_lines(bucket, layout.input_manifest),
             merged_by_id(*(labels[k].counting(s3.read_jsonl(bucket, key)) for k, key in label_files)), counters,
-            attribute=settings.LabelAttributeName, label_names=state.job.label_names, task=task,
-            job_name=state.job.name, stop_reason=state.stop_reason,
+            invalid=invalid_lines(), attribute=settings.LabelAttributeName, label_names=state.job.label_names,
+            task=task, job_name=state.job.name, stop_reason=state.stop_reason,
         ):
             writer.write(line)
     report = build_report(
         job_name=state.job.name, settings=settings, task=task, automated=state.job.automated, counters=counters,
         labels=labels, summaries=[s3.read_json_if_present(bucket, layout.iteration_summary(k)) for k in iterations],
-        stop_reason=state.stop_reason,
+        stop_reason=state.stop_reason, invalid_lines=invalid_lines(),
     )
     s3.write_json(bucket, layout.report, report)
     plotted = _write_plot(state)

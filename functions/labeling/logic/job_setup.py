@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import ValidationError
 
-from labeling.logic.manifest import check_manifest
+from labeling.logic.manifest import InvalidLine, ManifestCheck, ObjectCheck, check_manifest
 from labeling.logic.threshold import min_trials_to_pass
 from labeling.models.job import AUTOMATED_LABELING_MIN_ITEMS, JobConfig, LabelCategories
 from labeling.task_types import task_type
@@ -49,10 +49,15 @@ def check_task_type_available(config: JobConfig, available: list[str], file_name
         )
 
 
-def count_items(lines: Iterable[str], config: JobConfig, manifest_name: str) -> int:
-    check = check_manifest(lines, task_type(config.TaskType).source_key)
-    check.raise_if_invalid(manifest_name)
-    return check.items
+def check_items(
+    lines: Iterable[str], config: JobConfig, manifest_name: str, *,
+    on_invalid: Callable[[InvalidLine], None] = lambda line: None, object_check: ObjectCheck | None = None,
+) -> ManifestCheck:
+    """Check every line; bad ones go to `on_invalid`. Raises ManifestError when the job cannot go on."""
+    check = check_manifest(lines, task_type(config.TaskType).source_key, on_invalid=on_invalid,
+                           object_check=object_check)
+    check.raise_if_unusable(manifest_name, config.MaxInvalidLinePercentage)
+    return check
 
 
 def is_automated(items: int, config: JobConfig, file_name: str) -> bool:

@@ -29,6 +29,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _OBJECT_CHECK_GROUP = 256
 
 
+_JSON_TYPES = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "an object"}
+
+
 class ManifestError(ValueError):
     """The input manifest cannot be labeled as it is; the message names the lines and the fix."""
 
@@ -79,7 +82,9 @@ def _record_problem(record: Any, source_key: str) -> str | None:
     if value is None:
         hint = f" (it has {other!r}, which this task type does not read)" if other in record else ""
         return f"has no {source_key!r} key{hint}; add the item under {source_key!r}"
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        return f"{source_key!r} must be a string, not {_JSON_TYPES.get(type(value), 'null')}"
+    if not value.strip():
         return f"{source_key!r} must be a non-empty string"
     if len(value) > MAX_TEXT_CHARACTERS:
         return (f"{source_key!r} has {len(value):,} characters, over Ground Truth's limit of "
@@ -92,7 +97,7 @@ def parse_line(text: str, source_key: str) -> tuple[dict[str, Any] | None, str |
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
-        return None, f"is not valid JSON ({error.msg} at column {error.colno}); write one JSON object per line"
+        return None, f"is not valid JSON ({error.msg}: column {error.colno}); write one JSON object per line"
     problem = _record_problem(record, source_key)
     if problem is None and _has_lone_surrogate(text, record):
         problem = ("holds a lone surrogate (bytes that are not UTF-8, or a \\ud800-\\udfff escape without "

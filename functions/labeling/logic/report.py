@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any
 
 from labeling.logic.label_kinds import label_kind
+from labeling.logic.manifest import InvalidLine
 from labeling.logic.output import Counters
 from labeling.models.job import JobConfig
 from labeling.task_types import TaskType
@@ -151,9 +153,20 @@ def cost_estimate(
     }
 
 
+# How many invalid lines report.json lists (the output manifest and the invalid-lines file hold all).
+MAX_LISTED_INVALID_LINES = 1000
+
+
+def invalid_lines_section(invalid_lines: Iterable[InvalidLine], count: int) -> dict[str, Any]:
+    """The manifest lines the job could not label: each line's number and reason, up to a limit."""
+    listed = [{"line": line.number, "reason": line.reason} for line in islice(invalid_lines, MAX_LISTED_INVALID_LINES)]
+    return {"count": count, "listed": listed, "allListed": len(listed) == count}
+
+
 def build_report(
     *, job_name: str, settings: JobConfig, task: TaskType, automated: bool, counters: Counters,
     labels: list[IterationLabels], summaries: list[dict[str, Any] | None], stop_reason: str | None = None,
+    invalid_lines: Iterable[InvalidLine] = (),
 ) -> dict[str, Any]:
     """labels and summaries: one per iteration, in order (a summary is None where no model was trained)."""
     rows = iteration_rows(labels, summaries, counters.TotalLabeled + counters.Unlabeled)
@@ -167,6 +180,8 @@ def build_report(
         "labelAttributeName": settings.LabelAttributeName,
         "automatedLabeling": automated,
         "counters": asdict(counters),
+        # counters.FailedNonRetryableError counts these: lines of the input manifest that no one labels.
+        "invalidLines": invalid_lines_section(invalid_lines, counters.FailedNonRetryableError),
         "iterations": rows,
         "totals": summed,
         "promise": promise(rows, counters, settings, task),

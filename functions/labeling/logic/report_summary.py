@@ -115,6 +115,29 @@ def _savings(cost: dict[str, Any]) -> str:
     return f"This job cost {_usd(-saved)} more than labeling every item by hand would have."
 
 
+# How many invalid lines report.md lists (report.json lists more, the output manifest all).
+MAX_SHOWN_INVALID_LINES = 100
+
+
+def _invalid_lines(report: dict[str, Any]) -> list[str]:
+    """The input lines no one labels, by line number and reason; nothing when there are none."""
+    invalid = report.get("invalidLines") or {"count": 0, "listed": []}
+    if not invalid["count"]:
+        return []
+    shown = invalid["listed"][:MAX_SHOWN_INVALID_LINES]
+    lines = [
+        "", "## Invalid input lines", "",
+        f"{_count(invalid['count'])} line(s) of the input manifest could not be labeled and were skipped: "
+        "they are in the output manifest as input, with the reason as `failure-reason`, and count as "
+        "FailedNonRetryableError.", "",
+        "| line | reason |", "|---:|---|",
+        *(f"| {row['line']} | {row['reason'].replace('|', '&#124;')} |" for row in shown),
+    ]
+    if invalid["count"] > len(shown):
+        lines += ["", f"... and {_count(invalid['count'] - len(shown))} more (every one is in the output manifest)."]
+    return lines
+
+
 def markdown(report: dict[str, Any], plot: str | None = None) -> str:
     """plot: the PNG's path relative to report.md, or None when there is no plot."""
     counters, cost = report["counters"], report["cost"]
@@ -127,7 +150,10 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
         f"{'automated labeling' if report['automatedLabeling'] else 'human labeling only'}. "
         f"{_count(total)} items: {_count(counters['HumanLabeled'])} labeled by humans "
         f"({_share(counters['HumanLabeled'], total)}), {_count(counters['MachineLabeled'])} by the model "
-        f"({_share(counters['MachineLabeled'], total)}), {_count(counters['Unlabeled'])} left unlabeled.",
+        f"({_share(counters['MachineLabeled'], total)}), {_count(counters['Unlabeled'])} left unlabeled."
+        + (f" {_count(counters['FailedNonRetryableError'])} invalid input line(s) skipped (below)."
+           if counters.get("FailedNonRetryableError") else ""),
+        *_invalid_lines(report),
         "",
         f"## The {report['promise']['measure']} promise",
         "",

@@ -34,7 +34,9 @@ class Job(_Model):
 
 
 class Counts(_Model):
-    total: int
+    total: int  # the items the job labels: the manifest's lines less `invalid`
+    # Manifest lines that cannot be labeled (logic/manifest.py); WriteOutput reports them.
+    invalid: int = 0
     human_labeled: int = Field(0, alias="humanLabeled")
     machine_labeled: int = Field(0, alias="machineLabeled")
     # Not labeled and not in the current human batch.

@@ -1,0 +1,64 @@
+"""Is the object a manifest line's `source-ref` names an image? Decided from its first bytes.
+
+ValidateJob reads a few bytes of each object (not the whole image), so a missing file or
+a file that is no image is one reported bad line, instead of a model container failing
+a whole transform on it later, after humans were paid for the first batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from labeling.layout import split_s3_uri
+
+# The formats the model containers' image reader (Pillow) opens, by their file signatures.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+HEAD_BYTES = 12
+FORMATS = "PNG, JPEG, GIF, BMP, TIFF or WebP"
+
+# Reads the first bytes of (bucket, key) objects; None where there is no object.
+HeadReader = Callable[[list[tuple[str, str]], int], list[bytes | None]]
+
+
+def image_format(head: bytes) -> str | None:
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for signature, name in _SIGNATURES if head.startswith(signature)), None)
+
+
+def _head_problem(ref: str, head: bytes | None) -> str | None:
+    if head is None:
+        return f"source-ref {ref!r}: no such object; upload the image or fix the reference"
+    if not head:
+        return f"source-ref {ref!r} is an empty file, not an image"
+    if image_format(head) is None:
+        return f"source-ref {ref!r} is not an image ({FORMATS} expected)"
+    return None
+
+
+def source_ref_problems(refs: list[str], read_heads: HeadReader) -> list[str | None]:
+    """One problem (or None) per source-ref: not an S3 URI, no such object, not an image."""
+    problems: list[str | None] = [None] * len(refs)
+    locations: list[tuple[int, tuple[str, str]]] = []
+    for index, ref in enumerate(refs):
+        try:
+            bucket, key = split_s3_uri(ref)
+        except ValueError:
+            bucket = key = ""
+        if not bucket or not key:
+            problems[index] = (f"source-ref {ref!r} is not an s3://bucket/key URI (run locally, "
+                               "a file that does not exist; local paths are read from the manifest's folder)")
+        else:
+            locations.append((index, (bucket, key)))
+    heads = read_heads([location for _, location in locations], HEAD_BYTES)
+    for (index, _), head in zip(locations, heads, strict=True):
+        problems[index] = _head_problem(refs[index], head)
+    return problems
