@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import stats
 
 from autolabel.images import BOX_ATTRIBUTE, write_shapes
 from labeling.logic.box_quality import image_quality
@@ -25,6 +26,7 @@ CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "object-detection"
 sys.path[:0] = [str(CONTAINER), str(CONTAINERS / "common")]
 
+from ml_container import sources  # noqa: E402
 from object_detector import annotations, confidence, fit, targets  # noqa: E402
 
 LABEL_COUNT = 4  # one more than the shapes' classes: a class without examples must never be drawn
@@ -33,6 +35,11 @@ EMPTY_TRAIN, EMPTY_HELD_OUT = 10, 5
 # Held-out mean image quality after training on 150 scenes: ~0.8 measured (README); a broken
 # detector (boxes in the wrong frame, classes mixed up, nothing found) scores far below.
 MIN_QUALITY = 0.65
+# Spearman correlation of the image confidence with the held-out quality: 0.33-0.45 measured on
+# these 105 scenes over six trainings (seeds 0-5); a confidence unrelated to the boxes scatters
+# around 0 (sd ~0.1 on 105 images). The split into halves was too coarse a measure: the most
+# confident half beat the rest by 0.04-0.10, too close to any margin worth asserting.
+MIN_RANK_CORRELATION = 0.15
 
 
 def _empty_scene(rng: np.random.Generator) -> np.ndarray:
@@ -153,37 +160,76 @@ def test_serve_labels_held_out_scenes(server, scenes):
 
     qualities = np.array([image_quality(a["label"]["annotations"], t["annotations"])
                           for a, t in zip(answers, truth, strict=True)])
-    order = np.argsort([-a["confidence"] for a in answers], kind="stable")
+    confidences = [a["confidence"] for a in answers]
+    order = np.argsort(np.negative(confidences), kind="stable")
     top, bottom = qualities[order[:len(order) // 2]].mean(), qualities[order[len(order) // 2:]].mean()
-    print(f"held-out mean quality {qualities.mean():.3f}; most confident half {top:.3f}, least {bottom:.3f}")
+    rank_correlation = stats.spearmanr(confidences, qualities).statistic
+    print(f"held-out mean quality {qualities.mean():.3f}; most confident half {top:.3f}, least {bottom:.3f}; "
+          f"Spearman {rank_correlation:.3f}")
     assert qualities.mean() > MIN_QUALITY
-    assert top > bottom + 0.03  # the confidence ranks images by the quality of their boxes
+    assert rank_correlation > MIN_RANK_CORRELATION  # the confidence ranks images by the quality of their boxes
     empty = qualities[-EMPTY_HELD_OUT:]
     assert empty.mean() >= 0.8  # nothing there, (almost always) nothing drawn
     different = len({a["sketch"] for a in answers})
     assert different >= len(answers) - 3  # other scenes, other sketches
 
 
-def test_boxes_are_in_the_original_images_pixels(server, scenes, tmp_path):
-    """The same scene stretched to 256 x 192: the boxes come back stretched alike."""
+# Other sizes and aspect ratios than the 128 x 128 scenes: wider, taller, smaller on one side.
+STRETCHES = [(256, 192), (192, 256), (96, 160)]
+
+
+def _corners(box: dict) -> np.ndarray:
+    return np.array([box["left"], box["top"], box["left"] + box["width"], box["top"] + box["height"]], dtype=float)
+
+
+def test_boxes_are_in_the_original_images_pixels(trained, server, scenes, tmp_path):
+    """Held-out scenes stretched to other sizes, each asked about next to its own copy squeezed to
+    the network's input size by serve's loader: the network sees the same pixels for both, so it
+    finds the same objects, and each box on a stretched scene must be the squeezed copy's box
+    scaled by the stretch, up to rounding to whole pixels. This holds however good the detector
+    is; boxes left in the network's frame, or scaled by the other side, miss by 25-100% of their
+    coordinates."""
+    root, _ = trained
+    input_size = json.loads((root / "model" / "meta.json").read_text())["image_size"]
     _, held_out = scenes
-    status, _, text = post(server, source_ref_lines([ref for ref, _ in held_out[:20]]))
-    assert status == 200, text
-    answers = [json.loads(line) for line in text.splitlines()]
-    qualities = [image_quality(a["label"]["annotations"], label["annotations"])
-                 for a, (_, label) in zip(answers, held_out[:20], strict=True)]
-    best = int(np.argmax(qualities))
-    ref, label = held_out[best]
-    path = Path(ref.removeprefix("file://"))
-    stretched = tmp_path / "stretched.png"
-    Image.open(path).resize((256, 192), Image.Resampling.BILINEAR).save(stretched)
-    status, _, text = post(server, source_ref_lines([str(stretched)]))
-    assert status == 200, text
-    (answer,) = [json.loads(line) for line in text.splitlines()]
-    assert answer["label"]["image_size"] == [{"width": 256, "height": 192, "depth": 3}]
-    scaled = [{"class_id": b["class_id"], "left": b["left"] * 2, "top": b["top"] * 1.5,
-               "width": b["width"] * 2, "height": b["height"] * 1.5} for b in label["annotations"]]
-    assert image_quality(answer["label"]["annotations"], scaled) > qualities[best] - 0.1 > 0.6
+    stretched, squeezed = [], []
+    for number, (ref, _) in enumerate(held_out[:20]):
+        width, height = STRETCHES[number % len(STRETCHES)]
+        stretched.append(tmp_path / f"stretched-{number}.png")
+        Image.open(Path(ref.removeprefix("file://"))).resize((width, height), Image.Resampling.BILINEAR) \
+            .save(stretched[-1])
+        pixels = sources.decode(str(stretched[-1]), stretched[-1].read_bytes(), input_size)
+        squeezed.append(tmp_path / f"squeezed-{number}.png")
+        Image.fromarray(pixels).save(squeezed[-1])
+        # The premise: serve's loader hands the network the same pixels for both files.
+        assert np.array_equal(sources.decode(str(squeezed[-1]), squeezed[-1].read_bytes(), input_size), pixels)
+    # Two requests of the same shape: the network runs on the same batch of pixels twice.
+    answers = {}
+    for name, paths in (("stretched", stretched), ("squeezed", squeezed)):
+        status, _, text = post(server, source_ref_lines([str(path) for path in paths]))
+        assert status == 200, text
+        answers[name] = [json.loads(line) for line in text.splitlines()]
+    boxes = 0
+    for number, (answer, reference) in enumerate(zip(answers["stretched"], answers["squeezed"], strict=True)):
+        width, height = STRETCHES[number % len(STRETCHES)]
+        size = {"width": width, "height": height, "depth": 3}
+        assert answer["label"]["image_size"] == [size]
+        assert reference["label"]["image_size"] == [{"width": input_size, "height": input_size, "depth": 3}]
+        drawn, found = answer["label"]["annotations"], reference["label"]["annotations"]
+        assert all(_box_inside(box, size) for box in drawn), answer
+        # The same detections: classes in the same order, the same confidences.
+        assert [box["class_id"] for box in drawn] == [box["class_id"] for box in found], (number, answer, reference)
+        assert [o["confidence"] for o in answer["objects"]] \
+            == pytest.approx([o["confidence"] for o in reference["objects"]], abs=1e-5)
+        scale = np.array([width, height, width, height]) / input_size
+        # Both sides round once to whole pixels: |rint(x s) - rint(x) s| <= 0.5 + 0.5 s. Half a pixel
+        # more for float noise; leaving a box unscaled misses its far edge by (s - 1) x, over 2.5 px
+        # for any edge past 10 px, even at the mildest stretch here (x 0.75, x 1.25).
+        tolerance = 1 + scale / 2
+        for box, seen in zip(drawn, found, strict=True):
+            assert np.all(np.abs(_corners(box) - _corners(seen) * scale) <= tolerance), (number, size, box, seen)
+        boxes += len(drawn)
+    assert boxes >= 20  # the scenes hold 1-3 objects each: enough boxes to compare
 
 
 def test_bad_requests_name_the_line(server, scenes, tmp_path):

@@ -48,7 +48,8 @@ def channel_items(channel: Path) -> Iterator[tuple[str, Any]]:
         raise TrainingError(f"no *.jsonl files in training channel {channel}")
     for file in files:
         name = file.relative_to(channel)
-        with file.open(encoding="utf-8") as lines:
+        # Lines end at "\n" only (records.py says why): text mode would also end one at "\r".
+        with file.open(encoding="utf-8", newline="\n") as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
