@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 INPUT_MANIFEST = "input.manifest"
 JOB_CONFIG = "job.json"
 LABEL_CATEGORIES = "labels.json"
@@ -19,10 +21,43 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
+# Execution names allow more, but SageMaker job names built from the job name
+# must stay within 63 characters of [a-zA-Z0-9-].
+JOB_NAME = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,38}[a-zA-Z0-9])?$")
+MANIFEST_KEY = re.compile(rf"^jobs/(?P<job>[^/]+)/{re.escape(INPUT_MANIFEST)}$")
+
+
+class InvalidJobNameError(ValueError):
+    pass
+
+
+def job_name_from_key(key: str) -> str:
+    """The job an uploaded manifest's key names (jobs/<job>/input.manifest), if it can name one."""
+    match = MANIFEST_KEY.match(key)
+    if not match:
+        raise InvalidJobNameError(f"{key!r} is not a job manifest; upload it as jobs/<job>/{INPUT_MANIFEST}")
+    job = match["job"]
+    if not JOB_NAME.match(job):
+        raise InvalidJobNameError(
+            f"job name {job!r} (from {key!r}) is not allowed; use 1-40 letters, digits or "
+            "hyphens, starting and ending with a letter or digit, and upload again"
+        )
+    return job
+
+
 class JobLayout:
     def __init__(self, job_prefix: str):
         self.prefix = job_prefix if job_prefix.endswith("/") else job_prefix + "/"
         self.output = self.prefix + "output/"
+
+    @classmethod
+    def from_manifest_key(cls, key: str) -> JobLayout:
+        """The layout of the job whose input manifest is at `key` (its folder is the job's prefix)."""
+        return cls(key.rsplit("/", 1)[0])
+
+    @property
+    def job_name(self) -> str:
+        return self.prefix.rstrip("/").rsplit("/", 1)[-1]
 
     # inputs, uploaded by the user
     @property
@@ -59,6 +94,11 @@ class JobLayout:
     def failure(self) -> str:
         return self.output + "failure.json"
 
+    @property
+    def invalid_lines(self) -> str:
+        """The manifest lines the job cannot label, id-ordered: {"id", "line", "reason"} (ValidateJob)."""
+        return self.output + "manifests/input/invalid-lines.jsonl"
+
     def iteration(self, k: int) -> str:
         return f"iteration-{k}"
 
@@ -87,6 +127,16 @@ class JobLayout:
 
     def consolidated(self, k: int) -> str:
         return self.output + f"annotations/consolidated-annotation/{self.iteration(k)}.jsonl"
+
+    def intermediate_manifest(self, k: int) -> str:
+        """Iteration k's human batch in the output manifest's line format (ConsolidateAnnotations).
+
+        Ground Truth's docs name the folder, `annotations/intermediate` ("the output manifest for
+        the current batch with any completed labels"), not the file; public scripts that read its
+        jobs' outputs find `annotations/intermediate/<iteration>/annotations.manifest` (some
+        `annotations.json`). Our iterations count from 0.
+        """
+        return self.output + f"annotations/intermediate/{k}/annotations.manifest"
 
     def training_data(self, k: int) -> str:
         return self.output + f"training/{self.iteration(k)}/train/train.jsonl"

@@ -62,7 +62,10 @@ def test_output_is_in_ground_truths_classification_format(labeled, bbc_news):
         assert metadata["class-name"] == names[line["label"]]
         assert metadata["type"] == "groundtruth/text-classification"
         assert metadata["job-name"] == "labeling-job/bbc-news"
-        assert 0 < metadata["confidence"] <= 1
+        if metadata["human-annotated"] == "yes":
+            assert metadata["confidence"] == 0.0  # one worker per item: Ground Truth writes 0.00
+        else:
+            assert 0 < metadata["confidence"] <= 1
         assert metadata["creation-date"][:4].isdigit()
     thresholds = [it["threshold"]["value"] for it in report["iterations"] if it["machineLabeled"]]
     assert thresholds and all(0 < t < 1 for t in thresholds)

@@ -11,7 +11,6 @@ from autolabel.images import write_shapes
 from autolabel.localcloud.workforce import AnswersError, load_answers
 from labeling.logic.box_consolidation import consolidate_boxes
 from labeling.logic.label_kinds import AnswerError, BoundingBoxes, label_kind, labels_of
-from labeling.logic.manifest import manifest_records
 from labeling.logic.output import Counters, output_lines
 from labeling.logic.report import IterationLabels, build_report
 from labeling.logic.report_plot import accuracy_coverage_figure
@@ -127,19 +126,22 @@ class TestOutput:
         ]
         manifest = ['{"source-ref": "s3://b/a.png"}', '{"source-ref": "s3://b/b.png", "keep": 1}']
         counters = Counters()
-        out = list(output_lines(manifest_records(manifest), iter(labels), counters, attribute="bounding-box",
+        out = list(output_lines(manifest, iter(labels), counters, attribute="bounding-box",
                                 label_names=NAMES, task=DETECTION, job_name="shapes"))
         assert out[1] == {
             "source-ref": "s3://b/b.png", "keep": 1,
             "bounding-box": {"image_size": image_size, "annotations": [box(2, 5, 6, 7, 8), box(1, 50, 60, 20, 20)]},
             "bounding-box-metadata": {
                 "objects": [{"confidence": 0.9123}, {"confidence": 0.97}],
-                "class-map": {"0": "circle", "1": "square", "2": "triangle"},
+                "class-map": {"1": "square", "2": "triangle"},  # the classes this image's boxes have
                 "type": "groundtruth/object-detection", "job-name": "labeling-job/shapes",
                 "human-annotated": "no", "creation-date": "2026-11-30T11:00:00.000000",
             },
         }
         assert out[0]["bounding-box-metadata"]["human-annotated"] == "yes"
+        # One worker drew them: Ground Truth writes each box's confidence as 0.00.
+        assert out[0]["bounding-box-metadata"]["objects"] == [{"confidence": 0.0}]
+        assert out[0]["bounding-box-metadata"]["class-map"] == {"0": "circle"}
         assert (counters.HumanLabeled, counters.MachineLabeled) == (1, 1)
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from labeling.logic.labels import DuplicateLabelError, merged_by_id
-from labeling.logic.manifest import manifest_records
-from labeling.logic.output import Counters, MissingLabelError, groundtruth_job_name, output_lines
+from labeling.logic.manifest import InvalidLine
+from labeling.logic.output import INVALID_LINE_TEXT, Counters, MissingLabelError, groundtruth_job_name, output_lines
 from labeling.task_types import task_type
 
 TEXT = task_type("text-classification")
@@ -54,7 +54,7 @@ MANIFEST = [
 
 class TestOutputLines:
     def lines(self, labels, counters=None, manifest=MANIFEST, **fmt):
-        return list(output_lines(manifest_records(manifest), iter(labels), counters or Counters(), **{**FMT, **fmt}))
+        return list(output_lines(manifest, iter(labels), counters or Counters(), **{**FMT, **fmt}))
 
     def test_writes_ground_truths_classification_format(self):
         out = self.lines([human(0, 0), machine(1, 1, 0.987654321), human(2, 2, workers=3, confidence=2 / 3)])
@@ -63,7 +63,7 @@ class TestOutputLines:
             "topic": 0,
             "topic-metadata": {
                 "class-name": "business",
-                "confidence": 1.0,
+                "confidence": 0.0,  # one worker: Ground Truth writes 0.00 (test_groundtruth_format.py)
                 "type": "groundtruth/text-classification",
                 "job-name": "labeling-job/bbc-news",
                 "human-annotated": "yes",
@@ -113,18 +113,29 @@ class TestOutputLines:
         assert counters == Counters(TotalLabeled=3, HumanLabeled=1, MachineLabeled=2)
         assert counters.FailedNonRetryableError == 0 and counters.Unlabeled == 0
 
-    def test_input_records_are_not_modified(self):
-        records = list(manifest_records(MANIFEST))
-        list(output_lines(records, iter([human(0, 0), human(1, 1), human(2, 2)]), Counters(), **FMT))
-        assert records[0] == {"source": "Shares fell sharply.", "origin": "bbc", "meta": {"year": 2005}}
+    def test_an_invalid_line_comes_back_as_input_with_its_reason_and_is_counted(self):
+        manifest = [MANIFEST[0], '{"text": "wrong key", "topic": 1}', "{oops", MANIFEST[2]]
+        invalid = [InvalidLine(1, 2, "has no 'source' key; add the item under 'source'"),
+                   InvalidLine(2, 3, "is not valid JSON (Expecting property name enclosed in double quotes at "
+                                     "column 2); write one JSON object per line")]
+        counters = Counters()
+        out = self.lines([human(0, 0), machine(3, 1, 0.99)], counters, manifest=manifest, invalid=invalid)
+        assert len(out) == 4 and out[3]["topic"] == 1
+        assert out[1] == {"text": "wrong key", "topic-metadata": {  # a stale label attribute is not this job's
+            "failure-reason": "InvalidInput: input line 2: has no 'source' key; add the item under 'source'",
+            "type": "groundtruth/text-classification", "job-name": "labeling-job/bbc-news"}}
+        assert out[2] == {INVALID_LINE_TEXT: "{oops", "topic-metadata": {
+            "failure-reason": f"InvalidInput: input line 3: {invalid[1].reason}",
+            "type": "groundtruth/text-classification", "job-name": "labeling-job/bbc-news"}}
+        assert counters == Counters(TotalLabeled=2, HumanLabeled=1, MachineLabeled=1, FailedNonRetryableError=2)
 
     def test_item_without_a_label_is_an_error_naming_it(self):
-        message = r"^item 1 \(item number 2, blank lines not counted\) has no label$"
+        message = r"^item 1 \(input line 2\) has no label$"
         with pytest.raises(MissingLabelError, match=message):
             self.lines([human(0, 0), human(2, 2)], manifest=[MANIFEST[0], MANIFEST[2], MANIFEST[3]])
 
     def test_missing_last_label_is_an_error(self):
-        message = r"^item 2 \(item number 3, blank lines not counted\) has no label$"
+        message = r"^item 2 \(input line 3\) has no label$"
         with pytest.raises(MissingLabelError, match=message):
             self.lines([human(0, 0), human(1, 2)], manifest=[MANIFEST[0], MANIFEST[2], MANIFEST[3]])
 

@@ -53,6 +53,19 @@ def test_a_small_job_is_labeled_by_humans_only_in_batches(small_job, bbc_news, t
     assert len(responses) == 60
     assert sorted(p.name for p in (tmp_path / "out" / "annotations" / "consolidated-annotation").iterdir()) == [
         "iteration-0.jsonl", "iteration-1.jsonl", "iteration-2.jsonl"]
+    # Ground Truth's intermediate manifest per batch: its items' source and label, in the output's format.
+    annotations = tmp_path / "out" / "annotations"
+    assert sorted(p.name for p in (annotations / "intermediate").iterdir()) == ["0", "1", "2"]
+    intermediate = [read_jsonl(annotations / "intermediate" / str(k) / "annotations.manifest") for k in range(3)]
+    assert [len(lines) for lines in intermediate] == [25, 25, 10]
+    for k, lines in enumerate(intermediate):
+        consolidated = read_jsonl(annotations / "consolidated-annotation" / f"iteration-{k}.jsonl")
+        for line, record in zip(lines, consolidated, strict=True):
+            output_line = out[record["id"]]  # ids are the lines' places in this manifest (no blank lines)
+            assert line == {"source": output_line["source"], "label": output_line["label"],
+                            "label-metadata": output_line["label-metadata"]}
+            # One worker per item: Ground Truth writes the human label's confidence as 0.00.
+            assert line["label-metadata"]["confidence"] == 0.0
 
 
 def test_an_invalid_manifest_fails_through_record_failure_naming_the_line(bbc_news, tmp_path, synthesized_app):

@@ -1,5 +1,9 @@
 """ConsolidateAnnotations: one label per item from the workers' answers; training sets.
 
+The batch's labels go to two files: the label records (consolidated-annotation, which
+the rest of the loop and WriteOutput read) and Ground Truth's intermediate manifest of
+the batch (layout.intermediate_manifest), in the output manifest's line format.
+
 It also decides whether this iteration trains a model, and if so writes the
 training set (every human label so far, except this iteration's calibration
 sample) and the validation set (that calibration sample).
@@ -15,7 +19,7 @@ from labeling.dal import s3
 from labeling.layout import JobLayout, s3_uri, split_s3_uri
 from labeling.logic.batches import CALIBRATION
 from labeling.logic.label_kinds import labels_of
-from labeling.logic.output import creation_date
+from labeling.logic.output import creation_date, labeled_line
 from labeling.models.state import JobState, SageMakerStep
 from labeling.observability import logger, metrics, tracer
 from labeling.task_types import task_type
@@ -33,20 +37,35 @@ def _answers(bucket: str, layout: JobLayout, k: int, item_id: int) -> dict[str, 
 
 
 def consolidate(state: JobState) -> int:
+    """Label each item of the batch; write the label records and the intermediate manifest.
+
+    Intermediate lines are the output manifest's lines (logic/output.py's `labeled_line`) of
+    the batch's items, in id order, each holding the item's `source` or `source-ref` and the
+    label: a batch item carries no other field of its input line, and joining the input
+    manifest here would read it whole each iteration; the output manifest has every field.
+    """
     bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
-    needed = state.job.settings.NumberOfHumanWorkersPerDataObject
-    kind = labels_of(state.job.settings.TaskType)
+    settings = state.job.settings
+    needed = settings.NumberOfHumanWorkersPerDataObject
+    task = task_type(settings.TaskType)
+    kind = labels_of(settings.TaskType)
     created = creation_date()
     _, batch_key = split_s3_uri(state.batch.uri)
-    with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer:
+    with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer, \
+            s3.JsonlWriter(bucket, layout.intermediate_manifest(k)) as intermediate:
         for item in s3.read_jsonl(bucket, batch_key):
             answers = _answers(bucket, layout, k, item["id"])
             if len(answers) < needed:
                 raise MissingAnswersError(
                     f"item {item['id']} of iteration {k} has {len(answers)} of {needed} answers"
                 )
-            writer.write({**item, **kind.consolidate(answers), "human": True,
-                          "workers": len(answers), "createdAt": created})
+            record = {**item, **kind.consolidate(answers), "human": True,
+                      "workers": len(answers), "createdAt": created}
+            writer.write(record)
+            intermediate.write(labeled_line(
+                {task.source_key: item[task.source_key]}, record, attribute=settings.LabelAttributeName,
+                label_names=state.job.label_names, task=task, job_name=state.job.name,
+            ))
     return writer.count
 
 

@@ -10,6 +10,9 @@ Label records (the JSON Lines files of human and machine labels, labels.py) hold
 "label": the value written under the job's label attribute, a class index for
 classification and Ground Truth's {"image_size", "annotations"} for boxes; "confidence":
 the item's confidence; and for boxes "objects": one {"confidence"} per annotation.
+A human label also holds "workers", how many workers answered; with one worker its
+confidence is 1.0 here (the worker agrees with itself) and 0.0 in the output manifest,
+as Ground Truth writes it (`output_confidence`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,18 @@ from labeling.task_types import task_type
 
 # A box image's depth is not something a worker reports; the model images are RGB.
 IMAGE_DEPTH = 3
+
+
+def output_confidence(record: Mapping[str, Any], confidence: float) -> float:
+    """A confidence as the output manifest writes it: rounded to 4 places, and 0.0 for a human label
+    that one worker gave. Ground Truth's "Output data" page (sms-data-output, Confidence Score): "If a
+    single worker annotates a task (NumberOfHumanWorkersPerDataObject is set to 1 ...), the confidence
+    score is set to 0.00"; its examples write it so for a class and, per entity, for spans. Only the
+    output says so: the label records keep 1.0 (nothing reads a human label's confidence but the output).
+    With several workers it is the share who agreed; a machine label's is the model's."""
+    if record.get("human") and record.get("workers") == 1:
+        return 0.0
+    return round(float(confidence), 4)
 
 
 class AnswerError(ValueError):
@@ -87,7 +102,8 @@ class Classification:
         return record["label"]
 
     def metadata(self, record: Mapping[str, Any], label_names: list[str]) -> dict[str, Any]:
-        return {"class-name": label_names[record["label"]], "confidence": round(float(record["confidence"]), 4)}
+        return {"class-name": label_names[record["label"]],
+                "confidence": output_confidence(record, record["confidence"])}
 
 
 class BoundingBoxes:
@@ -152,8 +168,12 @@ class BoundingBoxes:
         return record["label"]
 
     def metadata(self, record: Mapping[str, Any], label_names: list[str]) -> dict[str, Any]:
-        return {"objects": [{"confidence": round(float(o["confidence"]), 4)} for o in record["objects"]],
-                "class-map": {str(index): name for index, name in enumerate(label_names)}}
+        """One confidence per box, and a `class-map` of the classes this image's boxes have (by id):
+        Ground Truth's bounding-box output example maps only the ids its boxes use ({"0": "dog",
+        "5": "bone"}), so an image without boxes has an empty map."""
+        present = sorted({annotation["class_id"] for annotation in record["label"]["annotations"]})
+        return {"objects": [{"confidence": output_confidence(record, o["confidence"])} for o in record["objects"]],
+                "class-map": {str(class_id): label_names[class_id] for class_id in present}}
 
 
 LABEL_KINDS = {kind.name: kind for kind in (Classification(), BoundingBoxes())}

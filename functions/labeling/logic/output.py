@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from labeling.logic.label_kinds import label_kind
+from labeling.logic.manifest import InvalidLine, ManifestLine, manifest_lines
 from labeling.task_types import TaskType
 
 
@@ -32,7 +34,10 @@ def labeled_line(
 
     Classification: the class index, and `class-name` and `confidence` in the metadata.
     Boxes: {"image_size", "annotations"}, and `objects` (one confidence per box) and
-    `class-map` in the metadata (logic/label_kinds.py).
+    `class-map` (the classes of the image's boxes) in the metadata (logic/label_kinds.py).
+    A human label one worker gave has confidence 0.0 here, as Ground Truth writes it
+    (label_kinds.output_confidence). The output manifest and ConsolidateAnnotations'
+    intermediate manifests both write their lines through this function.
     """
     kind = label_kind(task.label_kind)
     out = dict(record)
@@ -47,23 +52,55 @@ def labeled_line(
     return out
 
 
-def unlabeled_line(
-    record: dict[str, Any], stop_reason: str, *, attribute: str, task: TaskType, job_name: str
-) -> dict[str, Any]:
-    """An input line the job did not label because a stopping condition ended it.
+def _without_label(record: dict[str, Any], failure_reason: str, *, attribute: str, task: TaskType,
+                   job_name: str) -> dict[str, Any]:
+    """An input line the job did not label: no `<attribute>`, a `failure-reason` in its metadata.
 
-    Ground Truth writes such objects with no `<attribute>` and a `failure-reason` in
-    `<attribute>-metadata`, so tools that read labels skip them and the reason shows.
-    A stale `<attribute>` already in the input line is dropped: it is not this job's label.
+    Ground Truth writes such objects this way, so tools that read labels skip them and the
+    reason shows. A stale `<attribute>` already in the input line is dropped: it is not this job's label.
     """
     out = {key: value for key, value in record.items() if key != attribute}
     out[f"{attribute}-metadata"] = {
-        "failure-reason": f"StoppingConditionMet: the labeling job stopped at its stopping condition "
-                          f"{stop_reason} before this object was labeled",
+        "failure-reason": failure_reason,
         "type": task.groundtruth_type,
         "job-name": groundtruth_job_name(job_name),
     }
     return out
+
+
+def unlabeled_line(
+    record: dict[str, Any], stop_reason: str, *, attribute: str, task: TaskType, job_name: str
+) -> dict[str, Any]:
+    """An input line the job did not label because a stopping condition ended it."""
+    return _without_label(
+        record, f"StoppingConditionMet: the labeling job stopped at its stopping condition "
+                f"{stop_reason} before this object was labeled",
+        attribute=attribute, task=task, job_name=job_name,
+    )
+
+
+# Where an invalid line that is no JSON object keeps its text in the output manifest (our own
+# key: Ground Truth has no line it cannot read in its output).
+INVALID_LINE_TEXT = "invalid-line"
+
+
+def invalid_line(
+    line: ManifestLine, invalid: InvalidLine, *, attribute: str, task: TaskType, job_name: str
+) -> dict[str, Any]:
+    """A manifest line the job could not label (logic/manifest.py), written back with its reason.
+
+    A JSON object comes back as it was input; any other line's text is kept under
+    INVALID_LINE_TEXT, so that every output line is an object.
+    """
+    try:
+        record = json.loads(line.text)
+    except json.JSONDecodeError:
+        record = None
+    return _without_label(
+        record if isinstance(record, dict) else {INVALID_LINE_TEXT: line.text},
+        f"InvalidInput: input line {invalid.number}: {invalid.reason}",
+        attribute=attribute, task=task, job_name=job_name,
+    )
 
 
 @dataclass
@@ -78,17 +115,28 @@ class Counters:
 
 
 def output_lines(
-    records: Iterable[dict[str, Any]], labels: Iterator[dict[str, Any]], counters: Counters, *,
-    stop_reason: str | None = None, **fmt: Any,
+    lines: Iterable[str], labels: Iterator[dict[str, Any]], counters: Counters, *,
+    invalid: Iterable[InvalidLine] = (), stop_reason: str | None = None, **fmt: Any,
 ) -> Iterator[dict[str, Any]]:
-    """Join the input manifest with id-ordered labels, counting as it goes.
+    """Join the input manifest's lines with id-ordered labels and invalid lines, counting as it goes.
 
-    Every input line comes out exactly once. An item without a label is an error,
+    Every non-blank input line comes out exactly once. An invalid line comes out with its
+    reason and counts as FailedNonRetryableError. An item without a label is an error,
     since the loop runs until every item is labeled, unless a stopping condition
     (`stop_reason`) ended the job: then it is written unlabeled and counted as Unlabeled.
     """
     pending = next(labels, None)
-    for item_id, record in enumerate(records):
+    invalid_lines = iter(invalid)
+    next_invalid = next(invalid_lines, None)
+    for line in manifest_lines(lines):
+        item_id = line.item_id
+        if next_invalid is not None and next_invalid.item_id == item_id:
+            counters.FailedNonRetryableError += 1
+            yield invalid_line(line, next_invalid, attribute=fmt["attribute"], task=fmt["task"],
+                               job_name=fmt["job_name"])
+            next_invalid = next(invalid_lines, None)
+            continue
+        record = json.loads(line.text)
         if pending is not None and pending["id"] == item_id:
             label, pending = pending, next(labels, None)
             counters.TotalLabeled += 1
@@ -102,6 +150,9 @@ def output_lines(
             yield unlabeled_line(record, stop_reason, attribute=fmt["attribute"], task=fmt["task"],
                                  job_name=fmt["job_name"])
         else:
-            raise MissingLabelError(f"item {item_id} (item number {item_id + 1}, blank lines not counted) has no label")
+            raise MissingLabelError(f"item {item_id} (input line {line.number}) has no label")
     if pending is not None:
         raise MissingLabelError(f"label for item {pending['id']} matches no input line")
+    if next_invalid is not None:
+        raise MissingLabelError(f"invalid line {next_invalid.number} (item {next_invalid.item_id}) "
+                                "matches no input line: the manifest changed after it was checked")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -37,7 +38,8 @@ class JobConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     TaskType: str
-    LabelAttributeName: str = Field("label", pattern=r"^[a-zA-Z0-9_-]{1,127}$")
+    # The key of the label in the output manifest; Ground Truth's rules (_label_attribute_name).
+    LabelAttributeName: str = "label"
     # The promise: machine labels are at least this accurate...
     TargetAccuracy: float = Field(0.95, ge=0.5, lt=1.0)
     # For object detection the promise is about boxes: machine-labeled images reach at least
@@ -84,6 +86,21 @@ class JobConfig(BaseModel):
             raise ValueError(f"must be one of {sorted(TASK_TYPES)}")
         return value
 
+    @field_validator("LabelAttributeName")
+    @classmethod
+    def _label_attribute_name(cls, value: str) -> str:
+        """Ground Truth's rules. CreateLabelingJob's LabelAttributeName (API reference): 1 to 127
+        characters matching `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}`; "The name can't end with
+        "-metadata""; and for every task type but semantic segmentation, video frame and 3D point
+        cloud ones (none of them ours) it must not end with "-ref". The developer guide's Output data
+        page (sms-data-output) is stricter: "You can't use -metadata in the label attribute name",
+        so it is refused anywhere in the name. Ours: not `source` (the label would overwrite the
+        data object; `source-ref` ends with -ref)."""
+        problem = _label_attribute_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _calibration_fits_in_batch(self) -> JobConfig:
         if self.CalibrationSampleSize >= self.MaxConcurrentTaskCount:
@@ -92,6 +109,29 @@ class JobConfig(BaseModel):
                 "so that each human batch also holds the most ambiguous items"
             )
         return self
+
+
+LABEL_ATTRIBUTE_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}")
+
+
+def _label_attribute_problem(name: str) -> str | None:
+    """Why `name` cannot be JobConfig.LabelAttributeName, and what to use instead; None if it can."""
+    def instead(candidate: str) -> str:
+        return candidate if candidate and _label_attribute_problem(candidate) is None else "label"
+
+    if not LABEL_ATTRIBUTE_PATTERN.fullmatch(name) or len(name) > 127:
+        return (f"{name!r} is not a Ground Truth label attribute name: use 1 to 127 letters, digits and "
+                "hyphens, starting and ending with a letter or digit, e.g. 'label' or 'bounding-box'")
+    if name in ("source", "source-ref"):
+        return (f"{name!r} is the manifest's key for the data object, and the label would overwrite it; "
+                "use another name, e.g. 'label'")
+    if "-metadata" in name:
+        return (f"{name!r} contains '-metadata', which Ground Truth does not allow: the label's metadata is "
+                f"written under '<name>-metadata'; use e.g. {instead(name.replace('-metadata', ''))!r}")
+    if name.endswith("-ref"):
+        return (f"{name!r} ends with '-ref', which Ground Truth keeps for labels stored as files (semantic "
+                f"segmentation, video and point cloud jobs); use e.g. {instead(name.removesuffix('-ref'))!r}")
+    return None
 
 
 class LabelCategory(BaseModel):
@@ -113,6 +153,14 @@ class LabelCategories(BaseModel):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate labels: {duplicates}")
+        # Workers and answers name a class by its text: "Sport" and "sport" would be two
+        # classes that a person cannot tell apart, so one class's labels would be split.
+        spellings: dict[str, list[str]] = {}
+        for name in names:
+            spellings.setdefault(name.casefold(), []).append(name)
+        alike = [group for group in spellings.values() if len(group) > 1]
+        if alike:
+            raise ValueError(f"labels differ only in case: {alike[0]}; give each class one spelling")
         return labels
 
     @property
