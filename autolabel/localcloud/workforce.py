@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
+
+from labeling.logic.jsonl import file_lines
+from labeling.logic.manifest import manifest_lines, parse_line
 
 ITEM_KEYS = ("source", "source-ref")
 
@@ -65,36 +68,90 @@ def _box_answer(record: dict[str, Any], attribute: str, label_names: list[str]) 
     }}
 
 
-def _answer(record: dict[str, Any], label_names: list[str], line_number: int) -> dict[str, Any]:
+def _answer(record: dict[str, Any], label_names: list[str], where: str) -> dict[str, Any]:
     attribute = _label_attribute(record)
-    answer = attribute and (_class_answer(record, attribute, label_names) or
-                            _box_answer(record, attribute, label_names))
+    try:
+        answer = attribute and (_class_answer(record, attribute, label_names) or
+                                _box_answer(record, attribute, label_names))
+    except (KeyError, TypeError, IndexError, AttributeError):  # a box without its fields, a size not a list
+        answer = None
     if not answer:
         raise AnswersError(
-            f"answers line {line_number} has no label in Ground Truth's format: for classes <attribute>: "
+            f"{where} has no label in Ground Truth's format: for classes <attribute>: "
             "class index and <attribute>-metadata: {\"class-name\": ...}; for boxes <attribute>: "
             "{\"image_size\", \"annotations\"} and <attribute>-metadata: {\"class-map\"}"
         )
     names = [answer["label"]] if "label" in answer else [b["label"] for b in answer["boundingBox"]["boundingBoxes"]]
     unknown = [name for name in names if name not in label_names]
     if unknown:
-        raise AnswersError(f"answers line {line_number}: {unknown[0]!r} is not one of the labels {label_names}")
+        raise AnswersError(f"{where}: {unknown[0]!r} is not one of the labels {label_names}; fix the answer, "
+                           "or add the class to the labels file")
     return answer
 
 
-def load_answers(path: Path, label_names: list[str]) -> dict[str, dict[str, Any]]:
-    """Item key -> what a worker submits for it: {"label": class name} or {"boundingBox": ...}."""
+def _json_problem(error: json.JSONDecodeError) -> str:
+    if error.msg.startswith("Invalid control character"):
+        return (f"a raw control character {error.doc[error.pos]!r} at column {error.colno}; inside a text, "
+                "write a tab as \\t and a line break as \\n")
+    return f"{error.msg} at column {error.colno}"
+
+
+def _record(text: str, where: str, source_key: str | None) -> dict[str, Any]:
+    """An answers line's record; refuses a line that names no item the way the manifest does."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AnswersError(f"{where} is not valid JSON ({_json_problem(error)}); write one JSON object per line") \
+            from None
+    except RecursionError:
+        raise AnswersError(f"{where} is nested too deeply to read; write one flat JSON object per line") from None
+    if not isinstance(record, dict):
+        raise AnswersError(f"{where} is not a JSON object; write one object per line, e.g. "
+                           f"{{\"{source_key or ITEM_KEYS[0]}\": ..., \"label\": 0, "
+                           "\"label-metadata\": {\"class-name\": ...}}")
+    if not any(key in record for key in ITEM_KEYS):
+        raise AnswersError(f"{where} has neither 'source' nor 'source-ref'; each answer names its item the way "
+                           "the manifest does")
+    return record
+
+
+def load_answers(path: Path, label_names: list[str], *, name: str = "answers",
+                 source_key: str | None = None) -> dict[str, dict[str, Any]]:
+    """Item key -> what a worker submits for it: {"label": class name} or {"boundingBox": ...}.
+
+    `name` is the answers file as the user knows it (`path` may be a copy with the same lines);
+    `source_key`, the task type's item key.
+    """
     answers: dict[str, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                record = json.loads(line)
-                answers[_item_key(record)] = _answer(record, label_names, number)
+    first_line: dict[str, int] = {}
+    for line in manifest_lines(file_lines(path)):
+        where = f"{name} line {line.number}"
+        record = _record(line.text, where, source_key)
+        # Keyed by the task's item key where the line has it (another key's item is never asked about).
+        key = f"{source_key}:{record[source_key]}" if source_key in record else _item_key(record)
+        answer = _answer(record, label_names, where)
+        if answers.setdefault(key, answer) != answer:  # which one would a worker give?
+            raise AnswersError(f"{name} lines {first_line[key]} and {line.number} answer the same item "
+                               "differently; keep the right one")
+        first_line.setdefault(key, line.number)
     return answers
 
 
-def missing_answers(manifest_records: Iterable[dict[str, Any]], answers: dict[str, dict[str, Any]]) -> list[int]:
-    return [number for number, record in enumerate(manifest_records, start=1) if _item_key(record) not in answers]
+def missing_answers(manifest: Path, answers: dict[str, dict[str, Any]], source_key: str, *,
+                    bad_ref: Callable[[str], bool] = lambda ref: False) -> list[int]:
+    """The numbers of the manifest's lines that the workforce will be asked about and has no answer for.
+
+    A bad line (logic/manifest.py's parse_line; an image reference that `bad_ref` finds
+    missing) goes to no worker: the pipeline reports it, so it needs no answer.
+    """
+    missing = []
+    for line in manifest_lines(file_lines(manifest)):
+        record, _ = parse_line(line.text, source_key)
+        if record is None or (source_key == "source-ref" and bad_ref(record[source_key])):
+            continue
+        if f"{source_key}:{record[source_key]}" not in answers:
+            missing.append(line.number)
+    return missing
 
 
 class SimulatedWorkforce:

@@ -1,77 +1,79 @@
-"""`autolabel run` on a text manifest it has never seen, with its own labels file and answers."""
+"""`autolabel run` on a text manifest it has never seen, with its own labels file and answers: texts
+that hold U+0085, U+2028/9 and other characters line splitters trip on, a text of exactly 100,000
+characters, and bad lines of every kind (tests/e2e/hard_text.py). Every good item is labeled once
+with its text unchanged; every bad line is skipped, counted and named by its line number, and no
+worker was asked about it.
+"""
 
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
 from autolabel.cli import main
 from tests.conftest import read_jsonl
+from tests.e2e.hard_text import BAD_LINES, write_job
 
 pytestmark = pytest.mark.e2e
 
-TOPICS = {
-    "football": (["The striker", "Our goalkeeper", "The home side", "The referee", "The midfielder", "The coach"],
-                 ["scored a late penalty", "saved a free kick", "was shown a red card", "praised the defenders",
-                  "celebrated the league title", "missed an open goal"],
-                 ["in the derby", "before half time", "at the stadium", "in the cup final", "during extra time"]),
-    "cooking": (["The chef", "My grandmother", "The baker", "Our cook", "The pastry team", "A home cook"],
-                ["simmered the tomato sauce", "kneaded the bread dough", "roasted the garlic", "whisked the eggs",
-                 "seasoned the soup with pepper", "baked a lemon tart"],
-                ["in a cast iron pan", "for the dinner party", "with fresh basil", "in the oven", "for an hour"]),
-    "weather": (["The forecast", "A cold front", "The storm", "Heavy fog", "The heatwave", "Light rain"],
-                ["brought strong winds", "will reach the coast", "raised temperatures", "closed the mountain pass",
-                 "left snow on the hills", "cleared by the afternoon"],
-                ["across the north", "over the weekend", "this morning", "near the valley", "by tonight"]),
-}
+
+def _write_job(folder, items):
+    job = write_job(folder, items=items, bad_lines=0)
+    return job["manifest"], job["answers"], job["labels"], job["gold"]
 
 
-def _write_job(folder, items=1300, seed=7):
-    rng = random.Random(seed)
-    names = list(TOPICS)
-    seen, rows = set(), []
-    while len(rows) < items:
-        topic = rng.choice(names)
-        subjects, verbs, places = TOPICS[topic]
-        text = f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(places)} (report {rng.randint(1, 999)})."
-        if text not in seen:
-            seen.add(text)
-            rows.append((text, topic))
-    manifest, answers, labels = folder / "notes.manifest", folder / "gold.manifest", folder / "topics.json"
-    labels.write_text(json.dumps({"document-version": "2018-11-28", "labels": [{"label": n} for n in names]}))
-    manifest.write_text("".join(json.dumps({"source": t, "row": i}) + "\n" for i, (t, _) in enumerate(rows)))
-    answers.write_text("".join(json.dumps({
-        "source": t, "topic": names.index(topic), "topic-metadata": {"class-name": topic, "human-annotated": "yes"},
-    }) + "\n" for t, topic in rows))
-    return manifest, answers, labels, {t: names.index(topic) for t, topic in rows}
-
-
-def test_cli_labels_a_new_text_manifest_end_to_end(tmp_path, capsys):
-    manifest, answers, labels, gold = _write_job(tmp_path)
-    code = main(["run", str(manifest), "--task-type", "text-classification", "--labels", str(labels),
-                 "--workforce", "simulated", "--answers", str(answers), "--output", str(tmp_path / "out"),
-                 "--job-name", "notes-2026", "--seed", "3", "--workdir", str(tmp_path / "work")])
-    printed = capsys.readouterr().out
-    assert code == 0, printed
-    assert "iteration 1" in printed and "job notes-2026 complete" in printed
-    output = read_jsonl(tmp_path / "out" / "manifests" / "output" / "output.manifest")
-    assert [line["row"] for line in output] == list(range(1300))
-    machine = [line for line in output if line["label-metadata"]["human-annotated"] == "no"]
-    assert len(machine) > 300
-    assert sum(line["label"] == gold[line["source"]] for line in machine) / len(machine) >= 0.95
+def test_an_automated_job_labels_every_good_line_once_and_reports_each_bad_one(tmp_path, capsys, monkeypatch):
+    """Paths relative to the working folder, as a user types them (a relative --workdir once broke Train)."""
+    job = write_job(tmp_path / "job", items=1300, bad_lines=30)
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "job/notes.manifest", "--task-type", "text-classification", "--labels", "job/topics.json",
+                 "--answers", "job/gold.manifest", "--output", "out", "--job-name", "real-text",
+                 "--seed", "3", "--workdir", "work"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "iteration 1" in printed.out and "job real-text complete" in printed.out
+    assert "30 line(s) of job/notes.manifest could not be labeled" in printed.out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert report["counters"]["TotalLabeled"] == 1300 and report["settings"]["Seed"] == 3
+    assert report["counters"] == {"TotalLabeled": 1300, "HumanLabeled": report["counters"]["HumanLabeled"],
+                                  "MachineLabeled": 1300 - report["counters"]["HumanLabeled"],
+                                  "FailedNonRetryableError": 30, "Unlabeled": 0}
+    assert report["counters"]["MachineLabeled"] > 300 and report["settings"]["Seed"] == 3
+
+    out = read_jsonl(tmp_path / "out" / "manifests" / "output" / "output.manifest")
+    labeled = [line for line in out if "label" in line]
+    assert [line["row"] for line in labeled] == list(range(1300))  # each good line once, in order
+    assert [line["source"] for line in labeled] == job["texts"]  # U+0085, U+2028, 100,000 characters: unchanged
+    assert any(len(text) == 100_000 for text in job["texts"])
+    machine = [line for line in labeled if line["label-metadata"]["human-annotated"] == "no"]
+    assert sum(line["label"] == job["gold"][line["source"]] for line in machine) / len(machine) >= 0.95
+
+    listed = {row["line"]: row["reason"] for row in report["invalidLines"]["listed"]}
+    assert sorted(listed) == sorted(job["bad"]) and report["invalidLines"]["count"] == 30
+    assert all(listed[number].startswith(reason) for number, reason in job["bad"].items())
+    assert {reason for _, reason in BAD_LINES} <= set(job["bad"].values())  # every kind of bad line is in it
+    failed = [line for line in out if "failure-reason" in line["label-metadata"]]
+    assert [line["label-metadata"]["failure-reason"].split(":")[1] for line in failed] == [
+        f" input line {number}" for number in sorted(job["bad"])]
+    summary = (tmp_path / "out" / "report.md").read_text()
+    assert "30 invalid input line(s) skipped" in summary and f"| {min(job['bad'])} | " in summary
+    # No worker was asked about a bad line: no stored answer is about one (the manifest has no blank
+    # lines, so an item's id is its line number less one).
+    responses = list((tmp_path / "out" / "annotations" / "worker-response").rglob("*.json"))
+    assert len(responses) == report["counters"]["HumanLabeled"]
+    answered = {json.loads(path.read_text())["itemId"] for path in responses}
+    assert not answered & {number - 1 for number in job["bad"]}
 
 
 def test_cli_refuses_answers_that_do_not_cover_the_manifest(tmp_path, capsys):
     manifest, answers, labels, _ = _write_job(tmp_path, items=20)
-    answers.write_text("".join(answers.read_text().splitlines(keepends=True)[:-2]))
+    answers.write_bytes(b"".join(line + b"\n" for line in answers.read_bytes().split(b"\n")[:-3]))
     code = main(["run", str(manifest), "--task-type", "text-classification", "--labels", str(labels),
                  "--answers", str(answers), "--output", str(tmp_path / "out")])
     assert code == 1
-    assert "has no answer for 2 manifest line(s), e.g. line(s) [19, 20]" in capsys.readouterr().err
+    assert (f"{answers} has no answer for 2 manifest line(s), e.g. line(s) [19, 20] of {manifest}; the simulated "
+            "workforce answers only items it knows") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything ran
 
 
 def test_cli_names_a_bad_labels_file(tmp_path, capsys):

@@ -83,7 +83,7 @@ def test_an_invalid_manifest_fails_through_record_failure_naming_the_line(bbc_ne
     assert failure["status"] == "Failed" and failure["error"] == "ManifestError"
     assert "line 2: is not valid JSON" in failure["cause"]
     assert "line 3: has no 'source' key (it has 'source-ref'" in failure["cause"]
-    assert "ManifestError" in str(failed.value)
+    assert str(manifest) in str(failed.value) and "line 2: is not valid JSON" in str(failed.value)
 
 
 def _upload_job(cloud: LocalCloud, job: str, manifest_lines: list[str], labels: bytes, **config) -> JobLayout:

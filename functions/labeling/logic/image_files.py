@@ -34,13 +34,15 @@ def image_format(head: bytes) -> str | None:
     return next((name for signature, name in _SIGNATURES if head.startswith(signature)), None)
 
 
-def _head_problem(ref: str, head: bytes | None) -> str | None:
+def _head_problem(head: bytes | None) -> str | None:
+    # The line number names the item, and the output line holds its source-ref as the user wrote
+    # it (autolabel run uploads local files, so the URI read here may not be theirs).
     if head is None:
-        return f"source-ref {ref!r}: no such object; upload the image or fix the reference"
+        return "source-ref names no object; upload the image or fix the reference"
     if not head:
-        return f"source-ref {ref!r} is an empty file, not an image"
+        return "source-ref is an empty file, not an image"
     if image_format(head) is None:
-        return f"source-ref {ref!r} is not an image ({FORMATS} expected)"
+        return f"source-ref is not an image ({FORMATS} expected)"
     return None
 
 
@@ -60,5 +62,5 @@ def source_ref_problems(refs: list[str], read_heads: HeadReader) -> list[str | N
             locations.append((index, (bucket, key)))
     heads = read_heads([location for _, location in locations], HEAD_BYTES)
     for (index, _), head in zip(locations, heads, strict=True):
-        problems[index] = _head_problem(refs[index], head)
+        problems[index] = _head_problem(head)
     return problems

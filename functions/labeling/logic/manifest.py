@@ -60,9 +60,14 @@ class InvalidLine:
 
 
 def manifest_lines(lines: Iterable[str]) -> Iterator[ManifestLine]:
-    """The non-blank lines, numbered as in the file and by item id."""
+    """The non-blank lines, numbered as in the file and by item id.
+
+    A byte order mark before the first line (Windows tools write one) is not part of it.
+    """
     item_id = 0
     for number, text in enumerate(lines, start=1):
+        if number == 1:
+            text = text.removeprefix("\ufeff")
         if text.strip():
             yield ManifestLine(number, item_id, text)
             item_id += 1
@@ -97,7 +102,10 @@ def parse_line(text: str, source_key: str) -> tuple[dict[str, Any] | None, str |
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
-        return None, f"is not valid JSON ({error.msg}: column {error.colno}); write one JSON object per line"
+        return None, (f"is not valid JSON ({error.msg.removesuffix(' at')} at column {error.colno}); "
+                      "write one JSON object per line")
+    except RecursionError:  # json.loads recurses once per level of nesting
+        return None, "nests JSON too deeply to be read; write one flat JSON object per line"
     problem = _record_problem(record, source_key)
     if problem is None and _has_lone_surrogate(text, record):
         problem = ("holds a lone surrogate (bytes that are not UTF-8, or a \\ud800-\\udfff escape without "

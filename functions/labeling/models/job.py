@@ -70,7 +70,8 @@ class JobConfig(BaseModel):
     # which the default catches too).
     NearDuplicateMaxBits: int = Field(8, ge=0, le=64)
     StoppingConditions: LabelingJobStoppingConditions | None = None
-    Seed: int = 0
+    # The model containers seed numpy with it, which takes 0 to 2**32 - 1.
+    Seed: int = Field(0, ge=0, le=2**32 - 1)
     # Cost model, USD: what one human answer costs (Ground Truth's per-object fee
     # plus a public-workforce price); SageMaker instance prices come from the task-type table.
     HumanPricePerAnswerUSD: float = Field(0.08, ge=0)
