@@ -42,8 +42,9 @@ def _rewritten_line(text: str, rewrite: Callable[[str], str]) -> bytes:
 def _rewritten(source: Path, target: Path, rewrite: Callable[[str], str]) -> Path:
     """Copy a JSON Lines file line for line, passing each `source-ref` through `rewrite`."""
     with target.open("wb") as out:
-        for text in jsonl.file_lines(source):
-            out.write(_rewritten_line(text, rewrite))
+        for number, text in enumerate(jsonl.file_lines(source), start=1):
+            # A byte order mark (Windows tools write one) is not part of the first line's JSON.
+            out.write(_rewritten_line(text.removeprefix("\ufeff") if number == 1 else text, rewrite))
     return target
 
 

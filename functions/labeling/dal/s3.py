@@ -85,6 +85,29 @@ def write_json(bucket: str, key: str, value: Any) -> None:
     )
 
 
+def write_json_if_absent(bucket: str, key: str, value: Any) -> bool:
+    """Write the object only where there is none (S3's conditional write, If-None-Match: *).
+
+    True when this call wrote it; False when an object is there already, which stays as it
+    was. S3 answers 412 to the loser of two such writes, or 409 while another is in flight
+    (then this one is sent again, to learn which).
+    """
+    for _ in range(3):
+        try:
+            _client().put_object(
+                Bucket=bucket, Key=key, Body=json.dumps(value, indent=1).encode(),
+                ContentType="application/json", IfNoneMatch="*",
+            )
+            return True
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code == "PreconditionFailed":
+                return False
+            if code != "ConditionalRequestConflict":
+                raise
+    raise RuntimeError(f"s3://{bucket}/{key}: S3 kept answering ConditionalRequestConflict; send it again")
+
+
 def write_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
     # The content type lets the S3 console and a browser show the file instead of downloading it.
     _client().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
