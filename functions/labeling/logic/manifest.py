@@ -25,7 +25,7 @@ MAX_REPORTED_ERRORS = 10
 # that were not UTF-8, which logic/jsonl.py decodes to lone surrogates).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# source-refs are checked in groups, so that a check can read many objects at once.
+# Lines are settled in groups, so that an object check can read many objects at once.
 _OBJECT_CHECK_GROUP = 256
 
 
@@ -161,35 +161,28 @@ def check_manifest(
     are images); it is given groups of refs so that it can read them concurrently.
     """
     check = ManifestCheck()
-    group: list[tuple[ManifestLine, str]] = []
+    # Lines wait here in order, each with its problem so far and the source-ref still to check.
+    pending: list[tuple[ManifestLine, str | None, str | None]] = []
 
-    def check_group() -> None:
-        problems = object_check([ref for _, ref in group]) if object_check else [None] * len(group)
-        for (line, _), problem in zip(group, problems, strict=True):
+    def settle() -> None:
+        refs = [ref for _, _, ref in pending if ref is not None]
+        object_problems = iter(object_check(refs) if object_check and refs else [])
+        for line, problem, ref in pending:
+            problem = next(object_problems) if ref is not None else problem
             if problem:
                 invalid = InvalidLine(line.item_id, line.number, problem)
                 check.add_invalid(invalid)
                 on_invalid(invalid)
             else:
                 check.items += 1
-        group.clear()
+        pending.clear()
 
     for line in manifest_lines(lines):
         record, problem = parse_line(line.text, source_key)
-        if record is not None and object_check is not None:
-            group.append((line, record[source_key]))
-            if len(group) == _OBJECT_CHECK_GROUP:
-                check_group()
-            continue
-        if group:
-            check_group()  # keep on_invalid in line order
-        if problem:
-            invalid = InvalidLine(line.item_id, line.number, problem)
-            check.add_invalid(invalid)
-            on_invalid(invalid)
-        else:
-            check.items += 1
-    check_group()
+        pending.append((line, problem, record[source_key] if record is not None and object_check else None))
+        if len(pending) == _OBJECT_CHECK_GROUP:
+            settle()
+    settle()
     return check
 
 
