@@ -11,11 +11,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from autolabel import workers
 from autolabel.datasets import write_bbc_news
 from autolabel.images import IMAGE_DATASETS
 from autolabel.localcloud.cloud import SynthesizedApp
 from autolabel.localcloud.workforce import AnswersError
-from autolabel.runner import SETTING_OPTIONS, RunError, RunRequest, run
+from autolabel.runner import MAX_WORKERS, SETTING_OPTIONS, WORKFORCES, RunError, RunRequest, run
 from labeling.models.job import JobConfig
 from labeling.task_types import TASK_TYPES
 
@@ -89,10 +90,16 @@ def _parser() -> argparse.ArgumentParser:
                          help="a new or empty folder for the job's output")
     run_cmd.add_argument("--overwrite", action="store_true",
                          help="replace what an earlier autolabel run wrote in --output (only those files)")
-    run_cmd.add_argument("--workforce", default="simulated", choices=["simulated"],
-                         help="who answers human tasks (the web workforce comes with the workers' web app)")
+    run_cmd.add_argument("--workforce", default="simulated", choices=WORKFORCES,
+                         help="who answers human tasks: simulated (from --answers) or web (people at the "
+                              "labeling page, with the sign-in links the run prints); both through the task API "
+                              "on 127.0.0.1 (default %(default)s)")
     run_cmd.add_argument("--answers", type=Path,
                          help="the simulated workforce's answers (a Ground Truth output manifest)")
+    run_cmd.add_argument("--port", type=_bounded(int, {"ge": 1, "le": 65535}), metavar="N",
+                         help="the labeling page's and task API's port on 127.0.0.1 (default: a free one)")
+    run_cmd.add_argument("--workers", type=_bounded(int, {"ge": 1, "le": MAX_WORKERS}), metavar="K",
+                         help=f"how many workers (web: one sign-in link each); 1 to {MAX_WORKERS} (default 1)")
     _add_settings(run_cmd)
     run_cmd.add_argument("--job-name", help="1-40 letters, digits or hyphens (default: from the manifest's name)")
     run_cmd.add_argument("--seed", type=_bounded(int, {"ge": SEED_RANGE[0], "le": SEED_RANGE[1]}),
@@ -106,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--limit", type=int, help="mnist: how many of the 10,000 test images (default 2,000)")
     export.add_argument("--count", type=int, help="shapes: how many scenes (default 1,500)")
     export.add_argument("--seed", type=int, help="mnist: which images; shapes: the scenes (default 0)")
+    workers.add_parser(commands)  # autolabel workers add EMAIL (the deployed stack's page)
     return parser
 
 
@@ -131,6 +139,7 @@ def _run_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
         manifest=args.manifest, task_type=args.task_type, labels=args.labels, output=args.output,
         overwrite=args.overwrite, answers=args.answers, workforce=args.workforce,
         job_name=args.job_name, seed=args.seed, settings=settings, workdir=args.workdir,
+        port=args.port, workers=args.workers,
     )
     try:
         run(request, app=app)
@@ -156,6 +165,8 @@ def main(argv: list[str] | None = None, *, app: SynthesizedApp | None = None) ->
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "workers":
+            return workers.run(args)
         if args.command == "dataset":
             return _write_dataset(args, parser)
         return _run_job(args, app)

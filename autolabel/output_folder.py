@@ -65,7 +65,8 @@ class OutputFolder:
         if not self.overwrite:
             shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
             raise OutputFolderError(
-                f"--output {self.name} is not empty ({len(entries)} entries: {shown}); give a new or empty "
+                f"--output {self.name} is not empty ({len(entries)} {'entry' if len(entries) == 1 else 'entries'}: "
+                f"{shown}); give a new or empty "
                 "folder, or add --overwrite to replace what an earlier autolabel run wrote there (nothing "
                 "was changed)")
         self.previous = self._listed()

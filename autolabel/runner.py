@@ -26,6 +26,7 @@ import boto3
 from autolabel.localcloud import engine
 from autolabel.localcloud.asl import ACCOUNT, REGION
 from autolabel.localcloud.cloud import LocalCloud, SynthesizedApp, synthesize
+from autolabel.localcloud.gateway import GatewayError, LocalGateway, check_port
 from autolabel.localcloud.workforce import AnswersError, SimulatedWorkforce, load_answers, missing_answers
 from autolabel.media import MediaStager
 from autolabel.output_folder import OutputFolder, OutputFolderError
@@ -51,6 +52,9 @@ JOB_SETTINGS = "the job settings (command-line options)"
 LABELS_EXAMPLE = json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}, {"label": "b"}]})
 # The pipeline's errors about what the user gave; any other error's name is worth showing.
 INPUT_ERRORS = {"JobSetupError", "ManifestError", "InvalidJobName", "InvalidJobNameError"}
+# Who answers human tasks: known answers through the task API, or people at the labeling page.
+WORKFORCES = ("simulated", "web")
+MAX_WORKERS = 50
 
 
 class RunError(RuntimeError):
@@ -76,6 +80,8 @@ class RunRequest:
     settings: dict[str, Any] | None = None  # further job.json fields
     workdir: Path | None = None
     overwrite: bool = False  # replace what an earlier run wrote in `output` (output_folder.py)
+    port: int | None = None  # the local gateway's port on 127.0.0.1 (None: a free one)
+    workers: int | None = None  # workers (web: sign-in links); None: NumberOfHumanWorkersPerDataObject
 
 
 def default_job_name(manifest: Path) -> str:
@@ -87,16 +93,27 @@ def default_job_name(manifest: Path) -> str:
 
 def _check_request(request: RunRequest) -> str:
     """The job's name, once the files and the workforce are there; refuses what cannot start."""
-    if request.workforce != "simulated":
-        raise RunError(f"workforce {request.workforce!r} is not available yet; use --workforce simulated")
+    if request.workforce not in WORKFORCES:
+        raise RunError(f"workforce {request.workforce!r} is not one of {', '.join(WORKFORCES)}")
+    if request.port is not None and not 1 <= request.port <= 65535:
+        raise RunError(f"--port {request.port} is not a port; give 1 to 65535, or leave it out for a free one")
+    if request.workers is not None and not 1 <= request.workers <= MAX_WORKERS:
+        raise RunError(f"--workers {request.workers}: give 1 to {MAX_WORKERS} workers")
     for what, path in (("manifest", request.manifest), ("labels", request.labels), ("answers", request.answers)):
         if path is not None and not path.is_file():
             state = "is a folder, not a file" if path.is_dir() else "does not exist"
             raise RunError(f"{what} file {path} {state}")
         if path is not None and not os.access(path, os.R_OK):
             raise RunError(f"{what} file {path} cannot be read (permission denied)")
-    if request.answers is None:
+    if request.answers is None and request.workforce == "simulated":
         raise RunError("the simulated workforce answers from --answers ANSWERS.manifest; give one")
+    if request.answers is not None and request.workforce == "web":
+        raise RunError("--answers is for --workforce simulated; web workers answer at the labeling page")
+    if request.port is not None:
+        try:
+            check_port(request.port)
+        except GatewayError as error:
+            raise RunError(str(error)) from None
     job = request.job_name or default_job_name(request.manifest)
     if not JOB_NAME.match(job):
         raise RunError(f"job name {job!r} is not allowed; give --job-name 1-40 letters, digits or hyphens, "
@@ -158,6 +175,17 @@ def _values_named(message: str, config: dict[str, Any]) -> str:
     values = [f"{option} {config.get(field, defaults[field].default)}" for field, option in SETTING_OPTIONS.items()
               if re.search(rf"{option}\b", message) and field != "TaskType"]
     return f" (here {', '.join(values)})" if values else ""
+
+
+def _workers(request: RunRequest, config: dict[str, Any]) -> int:
+    """How many workers the run has: each item needs NumberOfHumanWorkersPerDataObject distinct ones."""
+    needed = int(config.get("NumberOfHumanWorkersPerDataObject", JobConfig.model_fields[
+        "NumberOfHumanWorkersPerDataObject"].default))
+    workers = request.workers or needed
+    if workers < needed:
+        raise RunError(f"--workers {workers} is too few: each item needs {needed} different workers "
+                       f"(NumberOfHumanWorkersPerDataObject {needed}); give --workers {needed} or more")
+    return workers
 
 
 def _check_output(request: RunRequest) -> OutputFolder:
@@ -301,15 +329,34 @@ def _completed(job: str, report: dict[str, Any], request: RunRequest, seconds: f
               f"(see {request.output / 'report.md'})", file=out, flush=True)
 
 
+def _gateway(cloud: LocalCloud, request: RunRequest) -> LocalGateway:
+    gateway = LocalGateway(cloud, port=request.port or 0)
+    try:
+        gateway.start()
+    except GatewayError as error:
+        raise RunError(str(error)) from None
+    return gateway
+
+
+def _print_sign_in(gateway: LocalGateway, workers: int, out: TextIO) -> None:
+    print(f"labeling page: {gateway.base_url}/ ; each worker signs in with their own link (it works once):",
+          file=out, flush=True)
+    for number in range(1, workers + 1):
+        print(f"worker {number}: {gateway.login_url(f'worker-{number}')}", file=out, flush=True)
+
+
 def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json: bytes, config: dict[str, Any],
              output: OutputFolder, workdir: Path, out: TextIO, app: SynthesizedApp | None) -> dict[str, Any]:
     source_key = task_type(request.task_type).source_key
+    workers = _workers(request, config)
+    simulated = request.workforce == "simulated"
     # Local image files: named by absolute path in both files, so they match wherever each lies.
     media = MediaStager()
     manifest = media.absolute_copy(request.manifest.absolute(), workdir / "input.manifest")
-    answers_file = media.absolute_copy(request.answers.absolute(), workdir / "answers.manifest")
-    answers = load_answers(answers_file, labels.names, name=str(request.answers), source_key=source_key)
-    _check_answers(request, manifest, answers, source_key, media.is_bad)
+    if simulated:
+        answers_file = media.absolute_copy(request.answers.absolute(), workdir / "answers.manifest")
+        answers = load_answers(answers_file, labels.names, name=str(request.answers), source_key=source_key)
+        _check_answers(request, manifest, answers, source_key, media.is_bad)
     started = time.monotonic()
     if app is None:
         print(f"synthesizing the CDK app (workdir {workdir}) ...", file=out, flush=True)
@@ -322,20 +369,26 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
         s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=labels_json)
         manifest = media.uploaded_copy(manifest, workdir / "input.uploaded.manifest", bucket=cloud.bucket,
                                        prefix=layout.prefix + "data", upload=s3.upload_file)
-        answers = load_answers(media.named_like_uploads(answers_file, workdir / "answers.uploaded.manifest"),
-                               labels.names, name=str(request.answers), source_key=source_key)
-        s3.upload_file(str(manifest), cloud.bucket, layout.input_manifest)  # the trigger
-        print(f"uploaded s3://{cloud.bucket}/{layout.input_manifest}; job {job} starting", file=out, flush=True)
-        workforce = SimulatedWorkforce(
-            answers, job=job, list_function=cloud.function("ListTasksFunction"),
-            submit_function=cloud.function("SubmitAnswerFunction"),
-            workers=int(config.get("NumberOfHumanWorkersPerDataObject", 1)),
-        )
-        workforce.start()
+        if simulated:
+            answers = load_answers(media.named_like_uploads(answers_file, workdir / "answers.uploaded.manifest"),
+                                   labels.names, name=str(request.answers), source_key=source_key)
+        gateway = _gateway(cloud, request)  # the task API, as workers reach it (docs/task-api.md)
         try:
-            execution = _wait(cloud, _wait_for_execution(job, cloud.state_machine_arn), workforce, out)
+            s3.upload_file(str(manifest), cloud.bucket, layout.input_manifest)  # the trigger
+            print(f"uploaded s3://{cloud.bucket}/{layout.input_manifest}; job {job} starting", file=out, flush=True)
+            workforce = SimulatedWorkforce(answers, job=job, gateway=gateway, workers=workers) if simulated \
+                else None
+            if workforce:
+                workforce.start()
+            else:
+                _print_sign_in(gateway, workers, out)
+            try:
+                execution = _wait(cloud, _wait_for_execution(job, cloud.state_machine_arn), workforce, out)
+            finally:
+                if workforce:
+                    workforce.stop()
         finally:
-            workforce.stop()
+            gateway.stop()
         staged = Path(tempfile.mkdtemp(prefix="output-", dir=workdir))
         _download(cloud.bucket, layout.output, staged)
         translate = partial(_in_users_terms, request=request, bucket=cloud.bucket, layout=layout, media=media)

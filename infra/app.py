@@ -7,9 +7,10 @@ import os
 import aws_cdk as cdk
 
 from infra.nag import add_nag_checks
+from infra.names import STACK_NAME
 from infra.stack import AutolabelStack
 
-STACK_NAME = "Autolabel"
+__all__ = ["STACK_NAME", "build_app", "main"]
 
 
 def build_app(outdir: str | None = None, context: dict | None = None) -> tuple[cdk.App, AutolabelStack]:

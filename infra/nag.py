@@ -1,7 +1,9 @@
 """cdk-nag's AwsSolutions checks, with every accepted finding justified here.
 
 cdk-nag reports one finding per wildcard; their ids embed logical ids, so they
-are matched by pattern: a finding that matches no pattern below fails synth.
+are matched by pattern: a finding that matches no pattern below fails synth. An entry
+with a third element applies only to the constructs whose path it matches (fullmatch);
+entries are tried in order, so a scoped entry gives its own reason before a general one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,47 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-JUSTIFIED: list[tuple[str, str]] = [
+# CDK's BucketDeployment: one singleton function per stack, its path fixed by CDK.
+_PAGE_DEPLOYMENT = r"[^/]+/Custom::CDKBucketDeployment\w+/.*"
+_DISTRIBUTION = r"[^/]+/LabelingPage/Distribution/Resource"
+
+JUSTIFIED: list[tuple[str, str] | tuple[str, str, str]] = [
+    # --- the labeling page's deployment (aws_s3_deployment.BucketDeployment, CDK's own handler) ---
+    (r"AwsSolutions-IAM5\[Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort)\*\]",
+     "BucketDeployment copies the page from the CDK asset bucket into the site bucket and prunes "
+     "old files there (CDK's grant on those two buckets only)", _PAGE_DEPLOYMENT),
+    (r"AwsSolutions-IAM5\[Resource::arn:(<AWS::Partition>|aws):s3:::cdk-\w+-assets-<AWS::AccountId>-[\w-]+/\*\]",
+     "BucketDeployment reads the page's zipped asset from the CDK bootstrap asset bucket", _PAGE_DEPLOYMENT),
+    (r"AwsSolutions-IAM5\[Resource::<LabelingPageSite\w+\.Arn>/\*\]",
+     "BucketDeployment writes and prunes the page's files in the site bucket", _PAGE_DEPLOYMENT),
+    (r"AwsSolutions-IAM5\[Resource::\*\]",
+     "cloudfront:CreateInvalidation/GetInvalidation after a page deployment; CDK's handler grants "
+     "them on any distribution", _PAGE_DEPLOYMENT),
+    (r"AwsSolutions-L1",
+     "BucketDeployment's handler runtime is chosen by aws-cdk-lib and moves with it", _PAGE_DEPLOYMENT),
+    # --- the task API function (infra/constructs/human_tasks.py grant_task_api) ---
+    (r"AwsSolutions-IAM5\[Resource::<StorageJobs\w+\.Arn>/\*\]",
+     "the task API reads job files under jobs/<job>/ and presigns GET URLs of the items' images, whose "
+     "source-ref may be any key of the job bucket (s3:GetObject only; it writes only answers, below)",
+     r"[^/]+/Functions/TaskApi/ServiceRole/DefaultPolicy/Resource"),
+    (r"AwsSolutions-IAM5\[Resource::<StorageJobs\w+\.Arn>/jobs/\*/(output/annotations/worker-response|submissions)/\*\]",
+     "the task API writes only workers' answers: staged under jobs/<job>/submissions/, counted ones "
+     "under jobs/<job>/output/annotations/worker-response/ (s3:PutObject only)",
+     r"[^/]+/Functions/TaskApi/ServiceRole/DefaultPolicy/Resource"),
+    # --- the labeling page's distribution and the workers' user pool ---
+    (r"AwsSolutions-CFR1",
+     "workers may label from any country; access is by invitation (Cognito) instead", _DISTRIBUTION),
+    (r"AwsSolutions-CFR2",
+     "the page is static and every /api/* route needs a Cognito JWT and is throttled at the API stage; "
+     "a WAF web ACL (us-east-1, billed monthly) can be attached with the distribution's web_acl_id", _DISTRIBUTION),
+    (r"AwsSolutions-CFR4",
+     "the distribution uses CloudFront's default *.cloudfront.net certificate, whose security policy "
+     "CloudFront fixes at TLSv1; a TLSv1.2_2021 minimum needs a custom domain and ACM certificate", _DISTRIBUTION),
+    (r"AwsSolutions-COG2",
+     "MFA is optional (TOTP, no SMS) for an invited labeling workforce: no self sign-up, a 12-character "
+     "password policy and threat protection (Plus plan, full function) guard sign-in; set mfa=Mfa.REQUIRED "
+     "in infra/constructs/workers.py to require it", r"[^/]+/WorkerPool/Workers/Resource"),
+    # --- the workflow, storage and models ---
     (r"AwsSolutions-IAM5\[Resource::<[\w]+\.Arn>:\*\]",
      "Step Functions may invoke any version of the workflow's own functions (CDK's LambdaInvoke grant)"),
     (r"AwsSolutions-IAM5\[Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort|PutObject)\*\]",
@@ -46,9 +88,9 @@ class UnjustifiedFindingError(ValueError):
     pass
 
 
-def _reason(finding: str) -> str | None:
-    for pattern, reason in JUSTIFIED:
-        if re.fullmatch(pattern, finding):
+def _reason(finding: str, construct_path: str) -> str | None:
+    for pattern, reason, *where in JUSTIFIED:
+        if re.fullmatch(pattern, finding) and (not where or re.fullmatch(where[0], construct_path)):
             return reason
     return None
 
@@ -58,10 +100,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
     paths = {c.node.path: c for c in stack.node.find_all()}
     for violation in AwsSolutionsChecks().validate_scope(stack).violations:
         finding = violation.rule_name
-        reason = _reason(finding)
-        if reason is None:
-            continue  # left for the checks at synth, which fail on it
         for resource in violation.violating_resources:
+            reason = _reason(finding, resource.construct_path)
+            if reason is None:
+                continue  # left for the checks at synth, which fail on it
             node: Construct = paths[resource.construct_path]
             cdk.Validations.of(node).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -1,14 +1,19 @@
-"""The autolabel stack: storage and trigger, the workflow, human tasks, models."""
+"""The autolabel stack: storage and trigger, the workflow, human tasks, models, and the
+workers' side: the task API, its Cognito user pool and the labeling page."""
 
 from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from infra.constructs.functions import LabelingFunctions
-from infra.constructs.human_tasks import TASK_API_TIMEOUT, HumanTaskTable
+from infra.constructs.human_tasks import TASK_API_TIMEOUT, HumanTaskTable, grant_task_api
+from infra.constructs.labeling_page import LabelingPage, page_config
 from infra.constructs.models import ModelImages, available_task_types
 from infra.constructs.storage import JobStorage
+from infra.constructs.task_api import TaskHttpApi
 from infra.constructs.trigger import JobTrigger
+from infra.constructs.workers import WorkerPool
 from infra.constructs.workflow import LabelingWorkflow
+from infra.names import LABELING_PAGE_URL_OUTPUT, TASK_API_FUNCTION_OUTPUT, USER_POOL_ID_OUTPUT
 from labeling import settings
 
 HANDLERS = "labeling.handlers"
@@ -44,17 +49,23 @@ class AutolabelStack(Stack):
         functions.add_plotting(workflow_functions["write_output"])  # the report's plot
         human_tasks.table.grant_write_data(workflow_functions["publish_human_tasks"])
 
-        list_tasks = functions.function("ListTasks", f"{HANDLERS}.human_task_api.list_tasks", timeout=TASK_API_TIMEOUT)
-        submit_answer = functions.function(
-            "SubmitAnswer", f"{HANDLERS}.human_task_api.submit_answer", timeout=TASK_API_TIMEOUT)
-        human_tasks.table.grant_read_data(list_tasks)
-        human_tasks.table.grant_read_write_data(submit_answer)
-        storage.bucket.grant_read_write(submit_answer)
-
         workflow = LabelingWorkflow(
             self, "Workflow", functions=workflow_functions, images=models.images, sagemaker_role=models.role,
         )
-        workflow.state_machine.grant_task_response(submit_answer)
+
+        # The workers' side (docs/task-api.md). Made in this order because each needs the one
+        # before: API -> distribution (its /api/* origin) -> user-pool client (the page's URL)
+        # -> authorizer (the client) -> routes.
+        task_api = functions.function("TaskApi", f"{HANDLERS}.task_api.handler", timeout=TASK_API_TIMEOUT)
+        grant_task_api(task_api, table=human_tasks.table, bucket=storage.bucket, state_machine=workflow.state_machine)
+        http_api = TaskHttpApi(self, "TaskHttpApi", handler=task_api)
+        page = LabelingPage(self, "LabelingPage", api_domain=http_api.domain_name, log_bucket=storage.access_logs)
+        workers = WorkerPool(self, "WorkerPool", page_url=page.url)
+        http_api.add_routes(workers.authorizer())
+        page.deploy(page_config(
+            hosted_ui_url=workers.hosted_ui_url, client_id=workers.page_client.user_pool_client_id,
+            redirect_uri=page.url,
+        ))
 
         start_job = functions.function(
             "StartJob", f"{HANDLERS}.start_job.handler", timeout=Duration.seconds(30),
@@ -69,6 +80,10 @@ class AutolabelStack(Stack):
         CfnOutput(self, "JobsBucket", value=storage.bucket.bucket_name)
         CfnOutput(self, "StateMachine", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "HumanTasksTable", value=human_tasks.table.table_name)
-        CfnOutput(self, "ListTasksFunction", value=list_tasks.function_name)
-        CfnOutput(self, "SubmitAnswerFunction", value=submit_answer.function_name)
         CfnOutput(self, "StartJobFunction", value=start_job.function_name)
+        CfnOutput(self, TASK_API_FUNCTION_OUTPUT, value=task_api.function_name)  # the local gateway finds it by this
+        CfnOutput(self, "TaskApiUrl", value=http_api.url)
+        CfnOutput(self, USER_POOL_ID_OUTPUT, value=workers.user_pool.user_pool_id)
+        CfnOutput(self, "UserPoolClientId", value=workers.page_client.user_pool_client_id)
+        CfnOutput(self, "UserPoolDomain", value=workers.hosted_ui_url)
+        CfnOutput(self, LABELING_PAGE_URL_OUTPUT, value=page.url)

@@ -105,6 +105,7 @@ class LocalCloud:
         engine.install_lambda_dispatcher(self.registry)
         engine.install_sagemaker_integration()
         engine.install_fast_time()
+        engine.install_atomic_dynamodb()
         self._create_resources()
         self.sagemaker = LocalSageMaker(self.app.images, self.workdir, {
             "AUTOLABEL_EMBEDDING_CACHE": str(self.workdir / "embedding-cache"),
@@ -152,9 +153,13 @@ class LocalCloud:
             s3.put_bucket_notification_configuration(
                 Bucket=props["BucketName"], NotificationConfiguration=props["NotificationConfiguration"])
         for logical_id, props in self._resources("AWS::DynamoDB::Table"):
+            # Global secondary indexes as declared (the tasks table's OpenTasks); on-demand, no throughput.
+            indexes = [{k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+                       for index in props.get("GlobalSecondaryIndexes", [])]
             dynamodb.create_table(
                 TableName=self.resolve.ref(logical_id), KeySchema=props["KeySchema"],
                 AttributeDefinitions=props["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST",
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
             )
         for logical_id, _ in self._resources("AWS::SQS::Queue"):
             sqs.create_queue(QueueName=logical_id)

@@ -27,6 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -300,6 +301,24 @@ def install_fast_time(retry_scale: float = 0.01, sync_poll_seconds: float = 0.2)
     state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = sync_poll_seconds
 
 
+# ---------------------------------------------------------------- dynamodb ----
+
+_MOTO_DYNAMODB_CALL_ACTION = DynamoHandler.call_action
+_dynamodb_lock = threading.RLock()
+
+
+def _atomic_call_action(self):
+    with _dynamodb_lock:
+        return _MOTO_DYNAMODB_CALL_ACTION(self)
+
+
+def install_atomic_dynamodb() -> None:
+    """Each DynamoDB request atomic, as DynamoDB's are. moto's are not when threads race (workers
+    answering at once through the gateway): a transaction that fails its condition restores a deep
+    copy of the whole table, undoing what other requests wrote meanwhile, a counted answer included."""
+    DynamoHandler.call_action = _atomic_call_action
+
+
 PATCH_POINTS = {
     "moto.awslambda_simple.models.LambdaSimpleBackend.invoke": lambda: LambdaSimpleBackend.invoke,
     "state_task_factory.state_task_service_for": lambda: state_task_factory.state_task_service_for,
@@ -309,4 +328,5 @@ PATCH_POINTS = {
     "retrier_decl.time": lambda: retrier_decl.time.sleep,
     "state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK":
         lambda: state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK,
+    "moto.dynamodb.responses.DynamoHandler.call_action": lambda: _MOTO_DYNAMODB_CALL_ACTION,
 }

@@ -1,19 +1,20 @@
 """A simulated workforce: answers human tasks from a manifest of known labels.
 
-It uses the same human task API that real workers' web app calls (the
-ListTasks and SubmitAnswer functions), through the Lambda service.
+It calls the same task API over HTTP that workers' labeling page calls
+(docs/task-api.md), through the local gateway (gateway.py) to the task API function.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import boto3
-
+from autolabel.localcloud.gateway import s3_uri_of
 from labeling.logic.jsonl import file_lines
 from labeling.logic.manifest import manifest_lines, parse_line
 
@@ -154,50 +155,156 @@ def missing_answers(manifest: Path, answers: dict[str, dict[str, Any]], source_k
     return missing
 
 
+class _Refused(Exception):
+    """A 409: the answer can no longer count (another worker finished the task or the batch)."""
+
+
+class _Worker:
+    """One simulated worker's HTTP client: its token and one kept-alive connection to the gateway."""
+
+    def __init__(self, worker_id: str, token: str, host: str, port: int):
+        self.worker_id = worker_id
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._host, self._port = host, port
+        self._connection: http.client.HTTPConnection | None = None
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {**self._headers, **({"Content-Type": "application/json"} if data is not None else {})}
+        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more, anew
+            if self._connection is None:
+                self._connection = http.client.HTTPConnection(self._host, self._port, timeout=120)
+            try:
+                self._connection.request(method, path, body=data, headers=headers)
+                response = self._connection.getresponse()
+                status, text = response.status, response.read()
+                request_id = response.getheader("apigw-requestid")
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if attempt == 2:
+                    raise
+        try:
+            value = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            value = {"message": text[:200].decode("utf-8", "replace")}
+        if status == 409:
+            raise _Refused(value.get("reason") or value.get("message"))
+        if status != 200:
+            raise _ApiError(method, path, status, value.get("message", "") if isinstance(value, dict) else "",
+                            request_id)
+        return value
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class _ApiError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, message: str, request_id: str | None):
+        super().__init__(f"{method} {path} answered {status}: {message}")
+        self.request_id = request_id
+
+
+def task_item_key(task: dict[str, Any]) -> str:
+    """The answers' key of a task's item: its text, or the S3 object its image URL reads."""
+    item = task.get("item") or {}
+    if "text" in item:
+        return f"source:{item['text']}"
+    if "imageUrl" in item:
+        uri = s3_uri_of(item["imageUrl"])
+        if uri:
+            return f"source-ref:{uri}"
+    return _item_key(task)
+
+
 class SimulatedWorkforce:
-    def __init__(self, answers: dict[str, dict[str, Any]], *, job: str, list_function: str, submit_function: str,
-                 workers: int = 1):
+    """Workers who answer one job's tasks from known answers, through the task API over HTTP.
+
+    Each worker signs in (a token from the gateway, as a sign-in link gives the page) and, on
+    a thread of its own, does what a worker at the labeling page does: GET /api/jobs, and while
+    the job has work for it, claim a task and answer it. A 409 (another worker finished the task
+    or the batch first) is part of the work; any other refusal stops the workforce, and `errors`
+    says why (the runner stops on it).
+    """
+
+    def __init__(self, answers: dict[str, dict[str, Any]], *, job: str, gateway, workers: int = 1,
+                 poll_seconds: float = 0.2):
         self.answers = answers
         self.job = job
-        self.list_function, self.submit_function = list_function, submit_function
+        self.gateway = gateway
+        self.poll_seconds = poll_seconds
         self.worker_ids = [f"simulated-worker-{i + 1}" for i in range(workers)]
         self.answered = 0
+        self.refused = 0  # answers that could no longer count (409)
         self.errors: list[str] = []
         self._stop = threading.Event()
-        self._lambda = boto3.client("lambda")
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
-    def _call(self, function: str, payload: dict[str, Any]) -> dict[str, Any]:
-        response = self._lambda.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
-        body = json.loads(response["Payload"].read())
-        if response.get("FunctionError"):
-            raise RuntimeError(f"{function}: {body.get('errorType')}: {body.get('errorMessage')}")
-        return body
+    def _worker(self, worker_id: str) -> _Worker:
+        return _Worker(worker_id, self.gateway.mint_token(worker_id), self.gateway.host, self.gateway.port)
 
-    def work_once(self) -> int:
-        """Answer every open task once per worker; returns how many answers were given."""
+    def _job_path(self) -> str:
+        return f"/api/jobs/{quote(self.job, safe='')}"
+
+    def _has_work(self, worker: _Worker) -> bool:
+        jobs = worker.call("GET", "/api/jobs").get("jobs", [])
+        return any(job.get("job") == self.job and job.get("openTasks", 1) for job in jobs)
+
+    def work_once(self, worker: _Worker) -> int:
+        """Claim and answer the job's tasks until none is open for this worker; how many were answered."""
         given = 0
-        for worker in self.worker_ids:
-            tasks = self._call(self.list_function, {"job": self.job, "workerId": worker, "limit": 100})["tasks"]
-            for task in tasks:
-                self._call(self.submit_function, {"job": self.job, "taskId": task["taskId"],
-                                                  "workerId": worker, **self.answers[_item_key(task)]})
+        if not self._has_work(worker):
+            return 0
+        while not self._stop.is_set():
+            task = worker.call("POST", f"{self._job_path()}/claim").get("task")
+            if not task:
+                break
+            key = task_item_key(task)
+            if key not in self.answers:
+                raise RuntimeError(f"task {task.get('taskId')} is about an item the answers do not name ({key[:120]})")
+            try:
+                worker.call("POST", f"{self._job_path()}/tasks/{quote(task['taskId'], safe='')}/answer",
+                            self.answers[key])
                 given += 1
-        self.answered += given
+            except _Refused:
+                with self._lock:
+                    self.refused += 1
+        with self._lock:
+            self.answered += given
         return given
 
-    def run(self, poll_seconds: float = 0.2) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.work_once():
-                    self._stop.wait(poll_seconds)
-            except Exception as error:  # reported by the runner; workers stop on a broken API
-                self.errors.append(str(error))
-                return
+    def _run(self, worker_id: str) -> None:
+        worker = self._worker(worker_id)
+        try:
+            while not self._stop.is_set():
+                if not self.work_once(worker):
+                    self._stop.wait(self.poll_seconds)
+        except Exception as error:  # reported by the runner; workers stop on a broken API
+            self._failed(error)
+        finally:
+            worker.close()
 
-    def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run, daemon=True, name="simulated-workforce")
-        thread.start()
-        return thread
-
-    def stop(self) -> None:
+    def _failed(self, error: Exception) -> None:
+        message = str(error)
+        request_id = getattr(error, "request_id", None)
+        function_error = request_id and self.gateway.function_errors.get(request_id)
+        if function_error:
+            message += f" (the task API failed: {function_error}; details in {self.gateway.log_file})"
+        with self._lock:
+            self.errors.append(message)
         self._stop.set()
+
+    def start(self) -> list[threading.Thread]:
+        self._threads = [threading.Thread(target=self._run, args=(worker_id,), daemon=True,
+                                          name=f"simulated-{worker_id}") for worker_id in self.worker_ids]
+        for thread in self._threads:
+            thread.start()
+        return self._threads
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)

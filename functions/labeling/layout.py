@@ -122,8 +122,19 @@ class JobLayout:
     def worker_response_prefix(self, k: int) -> str:
         return self.output + f"annotations/worker-response/{self.iteration(k)}/"
 
-    def worker_response(self, k: int, item_id: int, worker_id: str) -> str:
-        return self.worker_response_prefix(k) + f"{item_id}/{worker_id}.json"
+    def worker_response(self, k: int, item_id: int, file_name: str) -> str:
+        """One counted worker answer to an item, in Ground Truth's worker-response shape: its name is
+        `<submission time>-<worker id>.json` (labeling.logic.worker_answers), so a batch's folder
+        lists each item's answers in the order they came."""
+        return self.worker_response_prefix(k) + f"{item_id}/{file_name}"
+
+    def submissions(self, k: int, item_id: int) -> str:
+        """Where each answer is staged before it is counted: beside the output, never read as an answer."""
+        return self.prefix + f"submissions/{self.iteration(k)}/{item_id}/"
+
+    def human_item(self, k: int, item_id: int) -> str:
+        """A batch item's data object, kept in S3 when it is too large for its task record (PublishHumanTasks)."""
+        return self.output + f"activelearning/{self.iteration(k)}/items/{item_id}.json"
 
     def consolidated(self, k: int) -> str:
         return self.output + f"annotations/consolidated-annotation/{self.iteration(k)}.jsonl"

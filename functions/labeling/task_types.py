@@ -25,6 +25,8 @@ class TaskType:
     # On-demand USD per hour, us-east-1 (SageMaker pricing page, 2026-11), for cost estimates.
     training_usd_per_hour: float
     inference_usd_per_hour: float
+    # What the labeling page tells a worker when job.json gives no Instructions.
+    default_instructions: str = ""
 
 
 TASK_TYPES: dict[str, TaskType] = {
@@ -33,14 +35,18 @@ TASK_TYPES: dict[str, TaskType] = {
         TaskType(
             "image-classification", "ml.p3.2xlarge", "ml.c5.xlarge",
             "groundtruth/image-classification", "source-ref", "classification", 3.825, 0.204,
+            "Look at the image and choose the one class that fits it best.",
         ),
         TaskType(
             "object-detection", "ml.p3.2xlarge", "ml.c5.4xlarge",
             "groundtruth/object-detection", "source-ref", "bounding-box", 3.825, 0.816,
+            "Draw a tight box around every object of the listed classes and give each box its class; "
+            "submit no boxes when the image shows none.",
         ),
         TaskType(
             "text-classification", "ml.c5.2xlarge", "ml.m4.xlarge",
             "groundtruth/text-classification", "source", "classification", 0.408, 0.24,
+            "Read the text and choose the one class that fits it best.",
         ),
     )
 }

@@ -23,8 +23,11 @@ from constructs import Construct
 from infra.constructs.models import ModelImage
 from labeling.task_types import TASK_TYPES
 
-# The longest a human batch may take before the job fails (it can be resumed).
-HUMAN_BATCH_TIMEOUT = Duration.days(14)
+# How long a human batch may wait for its answers: the job's TaskAvailabilityLifetimeInSeconds
+# (Ground Truth's setting; JobConfig gives its default and range, and ValidateJob writes every
+# setting into $.job.settings). When it passes, HumanLabeling fails with States.Timeout, which
+# its catcher sends to RecordFailure like any other failure.
+TASK_AVAILABILITY_PATH = "$.job.settings.TaskAvailabilityLifetimeInSeconds"
 JOB_TIMEOUT = Duration.days(90)
 
 
@@ -82,7 +85,7 @@ class LabelingWorkflow(Construct):
                 "state": sfn.JsonPath.object_at("$"), "taskToken": sfn.JsonPath.task_token,
             }),
             result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.duration(HUMAN_BATCH_TIMEOUT),
+            task_timeout=sfn.Timeout.at(TASK_AVAILABILITY_PATH),
         ))
         consolidate = self._lambda("ConsolidateAnnotations", functions["consolidate_annotations"])
         compute_threshold = self._lambda("ComputeThreshold", functions["compute_threshold"])

@@ -59,7 +59,16 @@ def test_human_labeling_waits_for_the_task_token(asl):
     human = dict(iter_states(asl))["HumanLabeling"]
     assert human["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
     assert human["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
-    assert human["TimeoutSeconds"] > 0
+
+
+def test_a_human_batch_times_out_after_the_jobs_task_availability_lifetime_into_record_failure(asl):
+    human = dict(iter_states(asl))["HumanLabeling"]
+    # Ground Truth's setting, from job.json through ValidateJob's $.job.settings; no fixed timeout beside it.
+    assert human["TimeoutSecondsPath"] == "$.job.settings.TaskAvailabilityLifetimeInSeconds"
+    assert "TimeoutSeconds" not in human
+    # States.Timeout is one of States.ALL: the catcher sends it, with the error in $.error, to RecordFailure.
+    (catch,) = [c for c in human["Catch"] if {"States.Timeout", "States.ALL"} & set(c["ErrorEquals"])]
+    assert catch["Next"] == "RecordFailure" and catch["ResultPath"] == "$.error"
 
 
 def test_every_task_fails_into_record_failure(asl):
@@ -110,7 +119,7 @@ def test_buckets_are_encrypted_private_and_tls_only(template):
 def test_functions_use_powertools_layer_and_tracing(template):
     ours = {lid: f for lid, f in _resources(template, "AWS::Lambda::Function").items()
             if f["Properties"].get("Handler", "").startswith("labeling.")}
-    assert len(ours) == 12
+    assert len(ours) == 11  # 9 workflow functions, StartJob and TaskApi
     for lid, function in ours.items():
         props = function["Properties"]
         layer = props["Layers"][0]
@@ -156,7 +165,9 @@ def test_cdk_nag_aws_solutions_checks_pass_with_every_acknowledgment_justified(s
     (nag,) = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
     assert nag["conclusion"] == "success" and nag["violations"] == []
     for suppressed in nag.get("suppressedViolations", []):
-        assert any(re.fullmatch(pattern, suppressed["ruleName"]) for pattern, _ in JUSTIFIED), suppressed["ruleName"]
+        assert any(re.fullmatch(pattern, suppressed["ruleName"]) for pattern, *_ in JUSTIFIED), suppressed["ruleName"]
+    for pattern, reason, *where in JUSTIFIED:
+        assert len(reason) > 30 and len(where) <= 1, pattern
 
 
 # --- the plotting layer (matplotlib for the report's plot) ------------------------------------
@@ -165,7 +176,9 @@ WRITE_OUTPUT = "labeling.handlers.write_output.handler"
 
 
 def _plotting_layer(template) -> tuple[str, dict]:
-    (layer,) = _resources(template, "AWS::Lambda::LayerVersion").items()
+    # The other layer is the AWS CLI that CDK's BucketDeployment (the labeling page) brings.
+    (layer,) = [(lid, layer) for lid, layer in _resources(template, "AWS::Lambda::LayerVersion").items()
+                if lid.startswith("FunctionsPlottingLayer")]
     return layer
 
 
@@ -226,3 +239,297 @@ def test_every_transform_request_may_run_for_the_services_maximum_hour(asl):
     assert transforms
     for state in transforms:
         assert state["Parameters"]["ModelClientConfig"] == {"InvocationsTimeoutInSeconds": 3600}
+
+
+# --- the workers' side: task API, user pool, labeling page (docs/task-api.md) -----------------
+
+TASK_API = "labeling.handlers.task_api.handler"
+# The routes of docs/task-api.md, the contract the page and the backend are built to.
+TASK_API_ROUTES = {
+    "GET /api/jobs", "POST /api/jobs/{job}/claim", "POST /api/jobs/{job}/tasks/{taskId}/answer",
+    "POST /api/jobs/{job}/tasks/{taskId}/release", "GET /api/jobs/{job}/progress",
+}
+WORKER_OUTPUTS = {"TaskApiFunction", "TaskApiUrl", "UserPoolId", "UserPoolClientId", "UserPoolDomain",
+                  "LabelingPageUrl"}
+
+
+def _one(template, resource_type, prefix=""):
+    (item,) = [(lid, r) for lid, r in _resources(template, resource_type).items() if lid.startswith(prefix)]
+    return item
+
+
+def _text(node) -> str:
+    """A template value as text: Ref X -> <X>, Fn::GetAtt X.A -> <X.A>, Fn::Join joined."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and set(node) == {"Ref"}:
+        return f"<{node['Ref']}>"
+    if isinstance(node, dict) and set(node) == {"Fn::GetAtt"}:
+        return "<{}.{}>".format(*node["Fn::GetAtt"])
+    if isinstance(node, dict) and set(node) == {"Fn::Join"}:
+        separator, parts = node["Fn::Join"]
+        return separator.join(_text(part) for part in parts)
+    raise AssertionError(f"unexpected template value {node!r}")
+
+
+def _task_api_function(template) -> str:
+    (lid,) = [lid for lid, f in _resources(template, "AWS::Lambda::Function").items()
+              if f["Properties"].get("Handler") == TASK_API]
+    return lid
+
+
+def test_the_task_api_is_one_function_that_the_local_gateway_finds_by_its_output(template):
+    function = _task_api_function(template)
+    assert template["Resources"][function]["Properties"]["Timeout"] == 30
+    outputs = template["Outputs"]
+    assert WORKER_OUTPUTS <= set(outputs)
+    assert outputs["TaskApiFunction"]["Value"] == {"Ref": function}
+    assert not {"ListTasksFunction", "SubmitAnswerFunction"} & set(outputs)
+    handlers = {f["Properties"].get("Handler") for f in _resources(template, "AWS::Lambda::Function").values()}
+    assert not any(str(h).startswith("labeling.handlers.human_task_api") for h in handlers)
+
+
+def test_every_route_of_the_task_api_needs_the_workers_cognito_jwt(template):
+    routes = _resources(template, "AWS::ApiGatewayV2::Route")
+    assert {r["Properties"]["RouteKey"] for r in routes.values()} == TASK_API_ROUTES
+    authorizer_id, authorizer = _one(template, "AWS::ApiGatewayV2::Authorizer")
+    pool, _ = _one(template, "AWS::Cognito::UserPool")
+    client, _ = _one(template, "AWS::Cognito::UserPoolClient")
+    props = authorizer["Properties"]
+    assert props["AuthorizerType"] == "JWT" and props["IdentitySource"] == ["$request.header.Authorization"]
+    issuer = _text(props["JwtConfiguration"]["Issuer"])
+    assert issuer.startswith("https://cognito-idp.") and issuer.endswith(f".amazonaws.com/<{pool}>")
+    assert props["JwtConfiguration"]["Audience"] == [{"Ref": client}]
+    function = _task_api_function(template)
+    for lid, route in routes.items():
+        route = route["Properties"]
+        assert route["AuthorizationType"] == "JWT", lid
+        assert route["AuthorizerId"] == {"Ref": authorizer_id}, lid
+        integration = template["Resources"][_text(route["Target"]).removeprefix("integrations/<").rstrip(">")]
+        assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+        assert integration["Properties"]["PayloadFormatVersion"] == "2.0"
+        assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [function, "Arn"]}
+
+
+def test_the_task_api_stage_logs_every_request_and_throttles(template):
+    import json
+
+    _, stage = _one(template, "AWS::ApiGatewayV2::Stage")
+    props = stage["Properties"]
+    assert props["StageName"] == "$default" and props["AutoDeploy"] is True
+    log_group = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert template["Resources"][log_group]["Type"] == "AWS::Logs::LogGroup"
+    assert template["Resources"][log_group]["Properties"]["RetentionInDays"] > 0
+    fields = json.loads(props["AccessLogSettings"]["Format"])
+    assert fields["requestId"] == "$context.requestId" and fields["worker"] == "$context.authorizer.claims.sub"
+    throttle = props["DefaultRouteSettings"]
+    assert throttle["ThrottlingRateLimit"] > 0 and throttle["ThrottlingBurstLimit"] > 0
+
+
+def test_workers_are_invited_by_an_admin_and_never_sign_themselves_up(template):
+    _, pool = _one(template, "AWS::Cognito::UserPool")
+    props = pool["Properties"]
+    assert props["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    assert props["UsernameAttributes"] == ["email"]  # the email is the username
+    policy = props["Policies"]["PasswordPolicy"]
+    assert policy["MinimumLength"] >= 12
+    assert all(policy[f"Require{kind}"] for kind in ("Lowercase", "Uppercase", "Numbers", "Symbols"))
+    assert props["MfaConfiguration"] in ("OPTIONAL", "ON") and props["EnabledMfas"] == ["SOFTWARE_TOKEN_MFA"]
+    assert props["AccountRecoverySetting"]["RecoveryMechanisms"] == [{"Name": "verified_email", "Priority": 1}]
+    assert props["UserPoolAddOns"]["AdvancedSecurityMode"] == "ENFORCED"
+    invitation = props["AdminCreateUserConfig"]["InviteMessageTemplate"]
+    distribution, _ = _one(template, "AWS::CloudFront::Distribution")
+    body = _text(invitation["EmailMessage"])
+    assert "{username}" in body and "{####}" in body and f"https://<{distribution}.DomainName>/" in body
+
+
+def test_the_page_client_is_public_and_signs_in_with_a_code_to_the_page(template):
+    pool, _ = _one(template, "AWS::Cognito::UserPool")
+    _, client = _one(template, "AWS::Cognito::UserPoolClient")
+    distribution, _ = _one(template, "AWS::CloudFront::Distribution")
+    props = client["Properties"]
+    assert props["UserPoolId"] == {"Ref": pool}
+    assert props["GenerateSecret"] is False  # a browser keeps no secret: code grant with PKCE
+    assert props["AllowedOAuthFlows"] == ["code"] and props["AllowedOAuthFlowsUserPoolClient"] is True
+    assert set(props["AllowedOAuthScopes"]) == {"openid", "email"}
+    page = f"https://<{distribution}.DomainName>/"
+    assert [_text(url) for url in props["CallbackURLs"]] == [page]
+    assert [_text(url) for url in props["LogoutURLs"]] == [page]
+    assert props["SupportedIdentityProviders"] == ["COGNITO"]
+
+
+def test_the_hosted_ui_domain_is_the_stacks_and_the_accounts(template):
+    domain_id, domain = _one(template, "AWS::Cognito::UserPoolDomain")
+    import re
+
+    # The account is a token unless the app's environment names it (CDK_DEFAULT_ACCOUNT).
+    assert re.fullmatch(r"autolabel-workers-(<AWS::AccountId>|\d{12})", _text(domain["Properties"]["Domain"]))
+    assert domain["Properties"]["ManagedLoginVersion"] == 1  # the classic hosted UI: no branding to set up
+    hosted_ui = _text(template["Outputs"]["UserPoolDomain"]["Value"])
+    assert hosted_ui.startswith(f"https://<{domain_id}>.auth.") and hosted_ui.endswith(".amazoncognito.com")
+
+
+def test_the_site_bucket_is_private_and_read_only_through_cloudfronts_origin_access_control(template):
+    site, bucket = _one(template, "AWS::S3::Bucket", "LabelingPageSite")
+    props = bucket["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"].values()) and len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["LoggingConfiguration"]["LogFilePrefix"] == "site-bucket/"
+    (policy,) = [p["Properties"]["PolicyDocument"] for p in _resources(template, "AWS::S3::BucketPolicy").values()
+                 if p["Properties"]["Bucket"] == {"Ref": site}]
+    distribution, dist = _one(template, "AWS::CloudFront::Distribution")
+    allows = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert allows
+    for statement in allows:
+        assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+        assert statement["Action"] == "s3:GetObject"
+        source = _text(statement["Condition"]["StringEquals"]["AWS:SourceArn"])
+        assert source.endswith(f":distribution/<{distribution}>")
+    (origin,) = [o for o in dist["Properties"]["DistributionConfig"]["Origins"]
+                 if o["DomainName"] == {"Fn::GetAtt": [site, "RegionalDomainName"]}]
+    oac = origin["OriginAccessControlId"]["Fn::GetAtt"][0]
+    assert template["Resources"][oac]["Type"] == "AWS::CloudFront::OriginAccessControl"
+    assert origin["S3OriginConfig"]["OriginAccessIdentity"] == ""  # no legacy OAI
+
+
+def test_the_distribution_serves_the_page_over_https_and_sends_api_requests_to_the_http_api(template):
+    from aws_cdk import aws_cloudfront as cloudfront
+
+    _, dist = _one(template, "AWS::CloudFront::Distribution")
+    config = dist["Properties"]["DistributionConfig"]
+    assert config["DefaultRootObject"] == "index.html"
+    assert config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    security_headers = cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS.response_headers_policy_id
+    assert config["DefaultCacheBehavior"]["ResponseHeadersPolicyId"] == security_headers
+    assert config["Logging"]["Prefix"] == "cloudfront/"
+    (api,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "/api/*"]
+    assert len(config["CacheBehaviors"]) == 1
+    assert api["ViewerProtocolPolicy"] == "https-only" and "POST" in api["AllowedMethods"]
+    assert set(api["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
+    assert api["CachePolicyId"] == cloudfront.CachePolicy.CACHING_DISABLED.cache_policy_id
+    # Every viewer header but Host: Authorization reaches the API (it may, as caching is off).
+    assert api["OriginRequestPolicyId"] == \
+        cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER.origin_request_policy_id
+    assert api["ResponseHeadersPolicyId"] == security_headers
+    (origin,) = [o for o in config["Origins"] if o["Id"] == api["TargetOriginId"]]
+    http_api, _ = _one(template, "AWS::ApiGatewayV2::Api")
+    assert _text(origin["DomainName"]).startswith(f"<{http_api}>.execute-api.")
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    assert origin["CustomOriginConfig"]["OriginSSLProtocols"] == ["TLSv1.2"]
+    page_url = _text(template["Outputs"]["LabelingPageUrl"]["Value"])
+    assert page_url == f"https://<{_one(template, 'AWS::CloudFront::Distribution')[0]}.DomainName>/"
+
+
+def test_the_page_is_deployed_with_a_config_json_naming_the_hosted_ui_the_client_and_the_page(
+        synthesized_app, template):
+    import json
+    import re
+
+    from infra.paths import WEB_DIR
+
+    (deployment,) = _resources(template, "Custom::CDKBucketDeployment").values()
+    props = deployment["Properties"]
+    site, _ = _one(template, "AWS::S3::Bucket", "LabelingPageSite")
+    distribution, _ = _one(template, "AWS::CloudFront::Distribution")
+    assert props["DestinationBucketName"] == {"Ref": site} and props["DistributionId"] == {"Ref": distribution}
+    folders = [synthesized_app.outdir / f"asset.{key.removesuffix('.zip')}" for key in props["SourceObjectKeys"]]
+    (config_at,) = [i for i, folder in enumerate(folders) if (folder / "config.json").is_file()]
+    text = (folders[config_at] / "config.json").read_text()
+    markers = props["SourceMarkers"][config_at]
+    values = {}
+    for marker, value in markers.items():  # each marker stands for a JSON string CloudFormation fills in
+        values[marker] = _text(value)
+        text = text.replace(marker, json.dumps(f"@{marker}"))
+    config = json.loads(text)
+    resolved = {key: values[value[1:]] if str(value).startswith("@") else value
+                for key, value in config["auth"].items()}
+    assert config["apiBase"] == "/api" and resolved["kind"] == "cognito"
+    domain, _ = _one(template, "AWS::Cognito::UserPoolDomain")
+    client, _ = _one(template, "AWS::Cognito::UserPoolClient")
+    assert re.fullmatch(rf'"https://<{domain}>\.auth\.[\w-]+\.amazoncognito\.com"', resolved["domain"])
+    assert resolved["clientId"] == f'"<{client}>"'
+    assert resolved["redirectUri"] == f'"https://<{distribution}.DomainName>/"'
+    # web/ itself, without a config.json of its own (the deployed one is the only one).
+    (page,) = [folder for folder in folders if (folder / "index.html").is_file()]
+    assert sorted(p.name for p in page.iterdir()) == sorted(
+        p.name for p in WEB_DIR.iterdir() if p.name not in ("config.json", "__pycache__"))
+
+
+def test_without_web_the_page_construct_stops_cdk_with_the_reason(monkeypatch, tmp_path):
+    import aws_cdk as cdk
+    from aws_cdk import assertions
+    from aws_cdk import aws_s3 as s3
+
+    from infra.constructs import labeling_page
+
+    monkeypatch.setattr(labeling_page, "WEB_DIR", tmp_path / "web")
+    stack = cdk.Stack(cdk.App(context={"aws:cdk:bundling-stacks": []}), "NoPage")
+    page = labeling_page.LabelingPage(stack, "LabelingPage", api_domain="api.example.com",
+                                      log_bucket=s3.Bucket(stack, "Logs"))
+    page.deploy(labeling_page.page_config(hosted_ui_url="https://x", client_id="c", redirect_uri=page.url))
+    errors = assertions.Annotations.from_stack(stack).find_error("*", assertions.Match.any_value())
+    assert len(errors) == 1
+    message = errors[0].entry.data
+    assert str(tmp_path / "web" / "index.html") in message and "labeling page is missing" in message
+
+
+def test_the_task_api_reads_job_objects_and_writes_only_workers_answers(template):
+    function = _task_api_function(template)
+    role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [s for p in _resources(template, "AWS::IAM::Policy").values()
+                  if {"Ref": role} in p["Properties"]["Roles"] for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert statements and all(s["Effect"] == "Allow" for s in statements)
+    s3_access: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for action in actions:
+            if action.startswith("s3:"):
+                assert "*" not in resources, statement  # no S3 action on every resource
+                s3_access.setdefault(action, set()).update(_text(r) for r in resources)
+    jobs = next(lid for lid in _resources(template, "AWS::S3::Bucket") if lid.startswith("StorageJobs"))
+    assert s3_access == {
+        "s3:ListBucket": {f"<{jobs}.Arn>"},
+        "s3:GetObject": {f"<{jobs}.Arn>/*"},  # job files, and the images of presigned URLs anywhere in it
+        # Staged first, then the counted answer published where ConsolidateAnnotations reads it.
+        "s3:PutObject": {f"<{jobs}.Arn>/jobs/*/output/annotations/worker-response/*",
+                         f"<{jobs}.Arn>/jobs/*/submissions/*"},
+    }
+    machine = next(iter(_resources(template, "AWS::StepFunctions::StateMachine")))
+    (resume,) = [s for s in statements if any(str(a).startswith("states:") for a in s["Action"])]
+    assert set(resume["Action"]) == {"states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"}
+    assert resume["Resource"] == {"Ref": machine}
+    table = next(iter(_resources(template, "AWS::DynamoDB::Table")))
+    dynamodb = {a for s in statements for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                if a.startswith("dynamodb:")}
+    assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:PutItem"} <= dynamodb
+    assert all(_text(r).startswith(f"<{table}.Arn>") or r == {"Ref": "AWS::NoValue"}
+               for s in statements if any(str(a).startswith("dynamodb:") for a in s["Action"])
+               for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]]))
+
+
+def test_the_hosted_ui_prefix_fits_cognitos_rules_whatever_the_stack_is_named():
+    import aws_cdk as cdk
+
+    from infra.constructs.workers import DOMAIN_PREFIX_MAX, domain_prefix
+
+    app = cdk.App()
+    for name, expected in (("Autolabel", "autolabel"), ("Labeling-" + "x" * 100, ("labeling-" + "x" * 100)[:42]),
+                           ("MyAwsLabels", "autolabel"), ("cognito-test", "autolabel")):
+        stack = cdk.Stack(app, name, env=cdk.Environment(account="123456789012", region="eu-west-1"))
+        prefix = stack.resolve(domain_prefix(stack))
+        assert prefix == f"{expected}-workers-123456789012", name
+        assert len(prefix) <= DOMAIN_PREFIX_MAX
+
+
+def test_the_tasks_table_is_declared_as_the_backend_reads_it_with_its_open_tasks_index(template):
+    from labeling.task_table import create_table_arguments
+
+    (table,) = _resources(template, "AWS::DynamoDB::Table").values()
+    props, expected = table["Properties"], create_table_arguments("any")
+    assert props["KeySchema"] == expected["KeySchema"] and props["BillingMode"] == expected["BillingMode"]
+    assert sorted(props["AttributeDefinitions"], key=str) == sorted(expected["AttributeDefinitions"], key=str)
+    (index,) = props["GlobalSecondaryIndexes"]
+    (wanted,) = expected["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == wanted["IndexName"] and index["KeySchema"] == wanted["KeySchema"]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(wanted["Projection"]["NonKeyAttributes"])

@@ -169,7 +169,7 @@ def test_an_output_folder_with_files_in_it_is_refused_and_left_as_it_is(job, cap
     job["output"].mkdir()
     (job["output"] / "thesis.txt").write_text("years of work")
     err = _refused(_argv(job), capsys, before={"thesis.txt": b"years of work"}, folder=job["output"])
-    assert (f"--output {job['output']} is not empty (1 entries: thesis.txt); give a new or empty folder, or add "
+    assert (f"--output {job['output']} is not empty (1 entry: thesis.txt); give a new or empty folder, or add "
             "--overwrite to replace what an earlier autolabel run wrote there (nothing was changed)") in err
 
 

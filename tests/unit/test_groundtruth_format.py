@@ -15,6 +15,7 @@ from labeling.handlers.consolidate_annotations import consolidate
 from labeling.logic.job_setup import JobSetupError, parse_job_config
 from labeling.logic.label_kinds import BoundingBoxes
 from labeling.logic.output import labeled_line
+from labeling.logic.worker_answers import file_name, response_record
 from labeling.models.state import JobState
 from labeling.task_types import task_type
 
@@ -152,6 +153,14 @@ def _put_jsonl(client, key, records):
     client.put_object(Bucket=BUCKET, Key=key, Body="".join(json.dumps(r) + "\n" for r in records).encode())
 
 
+def _put_response(client, layout, k, item_id, worker, content):
+    """A worker-response file as the task API writes it (Ground Truth's shape, labeling.logic.worker_answers)."""
+    record = response_record(answer_content=content, worker_id=worker, worker_metadata={}, accepted_at=1_000,
+                             submitted_at=2_000)
+    client.put_object(Bucket=BUCKET, Key=layout.worker_response(k, item_id, file_name(2_000, worker)),
+                      Body=json.dumps(record).encode())
+
+
 def _read_jsonl(client, key):
     body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
     return [json.loads(line) for line in body.splitlines()]
@@ -169,8 +178,7 @@ class TestIntermediateManifest:
         for item_id, labels in answers.items():
             for number, label in enumerate(labels):
                 worker = f"w{number}"
-                bucket.put_object(Bucket=BUCKET, Key=layout.worker_response(1, item_id, worker), Body=json.dumps(
-                    {"workerId": worker, "answer": {"label": label, "labelIndex": TOPICS.index(label)}}).encode())
+                _put_response(bucket, layout, 1, item_id, worker, {"label": label})
 
         assert consolidate(state) == 2
         key = layout.intermediate_manifest(1)
@@ -193,9 +201,8 @@ class TestIntermediateManifest:
         _put_jsonl(bucket, "jobs/small/output/batch.jsonl", [{"id": 0, "source-ref": "s3://b/a.png", "role": "train"}])
         drawn = [{"label": "triangle", "left": 1, "top": 2, "width": 3, "height": 4}]
         size = {"width": 64, "height": 48}
-        stored = BOXES.answer(None, {"boundingBoxes": drawn, "inputImageProperties": size}, SHAPES)
-        bucket.put_object(Bucket=BUCKET, Key=layout.worker_response(0, 0, "w1"),
-                          Body=json.dumps({"workerId": "w1", "answer": stored}).encode())
+        _put_response(bucket, layout, 0, 0, "w1", {"boundingBox": {"boundingBoxes": drawn,
+                                                                   "inputImageProperties": size}})
 
         assert consolidate(state) == 1
         [line] = _read_jsonl(bucket, layout.intermediate_manifest(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from autolabel import runner
 from autolabel.localcloud.cloud import LocalCloud
+from autolabel.localcloud.gateway import LocalGateway
 from autolabel.runner import RunError, RunRequest, run
 from labeling.layout import JobLayout
 from labeling.logic import job_setup
@@ -106,38 +108,50 @@ def _wait_for(predicate, timeout=30):
     raise AssertionError("timed out")
 
 
-def _call(function: str, payload: dict) -> dict:
-    response = boto3.client("lambda").invoke(FunctionName=function, Payload=json.dumps(payload).encode())
-    return {"error": response.get("FunctionError"), **json.loads(response["Payload"].read())}
+def _api(gateway: LocalGateway, worker: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """One request to the task API through the local gateway, signed in as `worker`."""
+    connection = http.client.HTTPConnection(gateway.host, gateway.port, timeout=30)
+    headers = {"Authorization": f"Bearer {gateway.mint_token(worker)}", "Content-Type": "application/json"}
+    connection.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
+    response = connection.getresponse()
+    status, payload = response.status, json.loads(response.read() or b"{}")
+    connection.close()
+    return status, payload
 
 
 def test_uploads_start_one_execution_per_job_and_answers_are_stored_as_they_arrive(
         bbc_news, tmp_path, synthesized_app):
     lines = bbc_news["manifest"].read_text(encoding="utf-8").splitlines()[:20]
     labels = bbc_news["labels"].read_bytes()
-    with LocalCloud(synthesized_app, tmp_path) as cloud:
+    with LocalCloud(synthesized_app, tmp_path) as cloud, LocalGateway(cloud) as gateway:
         layout = _upload_job(cloud, "twice", lines, labels, MaxConcurrentTaskCount=12, CalibrationSampleSize=10)
         boto3.client("s3").put_object(Bucket=cloud.bucket, Key=layout.input_manifest, Body="\n".join(lines).encode())
         sfn = boto3.client("stepfunctions")
-        list_tasks, submit = cloud.function("ListTasksFunction"), cloud.function("SubmitAnswerFunction")
-        tasks = _wait_for(lambda: _call(list_tasks, {"job": "twice", "workerId": "w1", "limit": 100})["tasks"])
-        assert len(tasks) == 12 and all("source" in t and t["labels"][0] == "business" for t in tasks)
+        jobs = _wait_for(lambda: _api(gateway, "w1", "GET", "/api/jobs")[1]["jobs"])
+        assert [(j["job"], j["openTasks"], j["labels"][0]) for j in jobs] == [("twice", 12, "business")]
         executions = sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]
-        assert [e["name"] for e in executions] == ["twice"]
+        assert [e["name"] for e in executions] == ["twice"]  # the second upload started nothing
 
-        first = tasks[0]
-        assert _call(submit, {"job": "twice", "taskId": first["taskId"], "workerId": "w1", "label": "tech"})["accepted"]
-        item = int(first["taskId"].split("#")[1])
-        stored = json.loads(boto3.client("s3").get_object(
-            Bucket=cloud.bucket, Key=layout.worker_response(0, item, "w1"))["Body"].read())
-        assert stored["answer"] == {"label": "tech", "labelIndex": 4}
+        status, claimed = _api(gateway, "w1", "POST", "/api/jobs/twice/claim")
+        task = claimed["task"]
+        assert status == 200 and task["item"]["text"] in {json.loads(line)["source"] for line in lines}
+        path = f"/api/jobs/twice/tasks/{task['taskId']}/answer"
+        status, unknown = _api(gateway, "w1", "POST", path, {"label": "cats"})
+        assert status == 400 and "cats" in unknown["message"]
+        status, answered = _api(gateway, "w1", "POST", path, {"label": "tech"})
+        assert status == 200 and answered["accepted"] and not answered["duplicate"]
+        # Stored as Ground Truth stores a worker response, the moment it is acknowledged.
+        keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(
+            Bucket=cloud.bucket, Prefix=layout.worker_response_prefix(0))["Contents"]]
+        assert len(keys) == 1
+        stored = json.loads(boto3.client("s3").get_object(Bucket=cloud.bucket, Key=keys[0])["Body"].read())
+        assert stored["answers"][0]["answerContent"] == {"label": "tech"}
+        assert stored["answers"][0]["workerId"] == "w1"
 
-        again = _call(submit, {"job": "twice", "taskId": first["taskId"], "workerId": "w2", "label": "sports"})
-        assert again["errorType"] == "TaskNotOpenError"
-        unknown = _call(submit, {"job": "twice", "taskId": tasks[1]["taskId"], "workerId": "w1", "label": "cats"})
-        assert unknown["errorType"] == "AnswerError" and "cats" in unknown["errorMessage"]
-        remaining = _call(list_tasks, {"job": "twice", "workerId": "w1", "limit": 100})["tasks"]
-        assert len(remaining) == 11
+        status, late = _api(gateway, "w2", "POST", path, {"label": "sports"})  # w2 holds no lease on it
+        assert status == 409 and late["reason"] in {"not-claimed", "task-done"}
+        status, progress = _api(gateway, "w1", "GET", "/api/jobs/twice/progress")
+        assert progress["mine"] == 1 and progress["batch"]["total"] == 12
         status = sfn.describe_execution(executionArn=executions[0]["executionArn"])["status"]
         assert status == "RUNNING"  # HumanLabeling waits until the batch is complete
 

@@ -15,12 +15,18 @@ from functools import cache
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from labeling.logic import jsonl
 
 # Objects whose first bytes are read at once (ValidateJob checks that images exist and are images).
 HEAD_READ_CONCURRENCY = 32
+# Small objects written at once (PublishHumanTasks' large batch items).
+WRITE_CONCURRENCY = 16
+# The S3 endpoint that presigned URLs for a browser name, where it is not S3's own: only a
+# local stand-in sets it (e.g. a moto server's http://127.0.0.1:<port>). In AWS it is unset.
+BROWSER_S3_ENDPOINT_ENV = "AUTOLABEL_BROWSER_S3_ENDPOINT"
 # StreamingBody.iter_lines() splits on "\r" too (bytes.splitlines), so lines are split here.
 _READ_CHUNK_BYTES = 1 << 20
 
@@ -28,6 +34,18 @@ _READ_CHUNK_BYTES = 1 << 20
 @cache
 def _client():
     return boto3.client("s3")
+
+
+@cache
+def _presigning_client(endpoint: str | None):
+    # SigV4, so the URL's X-Amz-Expires says how long it works.
+    return boto3.client("s3", endpoint_url=endpoint or None, config=Config(signature_version="s3v4"))
+
+
+def presigned_get_url(bucket: str, key: str, seconds: int) -> str:
+    """A URL that lets whoever holds it GET the object for `seconds` (nothing is made public)."""
+    client = _presigning_client(os.environ.get(BROWSER_S3_ENDPOINT_ENV) or None)
+    return client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds)
 
 
 def read_lines(bucket: str, key: str) -> Iterator[str]:
@@ -106,6 +124,14 @@ def write_json_if_absent(bucket: str, key: str, value: Any) -> bool:
             if code != "ConditionalRequestConflict":
                 raise
     raise RuntimeError(f"s3://{bucket}/{key}: S3 kept answering ConditionalRequestConflict; send it again")
+
+
+def write_json_many(bucket: str, objects: list[tuple[str, Any]]) -> None:
+    """Write each (key, value) as a JSON object, several at once (give it a bounded list)."""
+    if not objects:
+        return
+    with ThreadPoolExecutor(min(WRITE_CONCURRENCY, len(objects))) as pool:
+        list(pool.map(lambda item: write_json(bucket, *item), objects))
 
 
 def write_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:

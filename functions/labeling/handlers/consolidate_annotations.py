@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
+from labeling.dal.worker_responses import item_answers
 from labeling.layout import JobLayout, s3_uri, split_s3_uri
 from labeling.logic.batches import CALIBRATION
-from labeling.logic.label_kinds import labels_of
+from labeling.logic.label_kinds import AnswerError, labels_of
 from labeling.logic.output import creation_date, labeled_line
 from labeling.models.state import JobState, SageMakerStep
 from labeling.observability import logger, metrics, tracer
@@ -29,11 +30,20 @@ class MissingAnswersError(RuntimeError):
     pass
 
 
-def _answers(bucket: str, layout: JobLayout, k: int, item_id: int) -> dict[str, dict]:
-    """worker id -> that worker's answer to the item."""
-    prefix = layout.worker_response_prefix(k) + f"{item_id}/"
-    responses = (s3.read_json(bucket, key) for key in s3.list_keys(bucket, prefix))
-    return {response["workerId"]: response["answer"] for response in responses}
+def _answers(bucket: str, layout: JobLayout, k: int, item_id: int, kind, label_names: list[str]) -> dict[str, dict]:
+    """worker id -> that worker's answer to the item, from its Ground Truth worker-response files.
+
+    Each file's answerContent is the answer as the worker sent it (class names); the label kind
+    checks it again and turns it into the indexes the consolidation works with.
+    """
+    answers = {}
+    for worker, content in item_answers(bucket, layout, k, item_id).items():
+        try:
+            answers[worker] = kind.answer(content.get("label"), content.get("boundingBox"), label_names)
+        except AnswerError as error:
+            raise MissingAnswersError(f"the answer of worker {worker} to item {item_id} of iteration {k} does not fit "
+                                      f"the job: {error}") from None
+    return answers
 
 
 def consolidate(state: JobState) -> int:
@@ -54,7 +64,7 @@ def consolidate(state: JobState) -> int:
     with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer, \
             s3.JsonlWriter(bucket, layout.intermediate_manifest(k)) as intermediate:
         for item in s3.read_jsonl(bucket, batch_key):
-            answers = _answers(bucket, layout, k, item["id"])
+            answers = _answers(bucket, layout, k, item["id"], kind, state.job.label_names)
             if len(answers) < needed:
                 raise MissingAnswersError(
                     f"item {item['id']} of iteration {k} has {len(answers)} of {needed} answers"

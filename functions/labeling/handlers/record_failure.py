@@ -31,6 +31,44 @@ def _cause(raw: str | None) -> Any:
     return parsed
 
 
+def human_batch_timeout(state: dict[str, Any], bucket: str, layout: JobLayout) -> str | None:
+    """The cause of a States.Timeout at HumanLabeling, in the user's terms; None for any other failure.
+
+    HumanLabeling is the one state with a timeout (the job's TaskAvailabilityLifetimeInSeconds,
+    infra/constructs/workflow.py). The batch's progress comes from its published worker
+    responses (the answers counted so far, all kept).
+    """
+    if state.get("error", {}).get("Error") != "States.Timeout" or not state.get("batch"):
+        return None
+    settings = state["job"].get("settings", {})
+    lifetime = settings.get("TaskAvailabilityLifetimeInSeconds")
+    needed = int(settings.get("NumberOfHumanWorkersPerDataObject", 1))
+    k, total = int(state.get("iteration", 0)), int(state["batch"]["size"])
+    prefix = layout.worker_response_prefix(k)
+    per_item: dict[str, int] = {}
+    for key in s3.list_keys(bucket, prefix):
+        item = key[len(prefix):].split("/", 1)[0]
+        per_item[item] = per_item.get(item, 0) + 1
+    done = sum(1 for count in per_item.values() if count >= needed)
+    answers = sum(min(count, needed) for count in per_item.values())
+    waited = f"{lifetime} s ({_duration(int(lifetime))})" if lifetime else "its time"
+    return (
+        f"the human batch of iteration {k} was not complete when its TaskAvailabilityLifetimeInSeconds, {waited}, "
+        f"ran out: {done} of its {total} items had all their {needed} answer{'s' if needed != 1 else ''} "
+        f"({answers} of {total * needed} answers). The answers given are kept in s3://{bucket}/{prefix}. "
+        "Give workers more time (a larger TaskAvailabilityLifetimeInSeconds in job.json) or more workers, "
+        "and run the job again."
+    )
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 def failure_record(state: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     """(bucket, key, record) for whatever shape the state had when the job failed."""
     error = state.get("error", {})
@@ -40,8 +78,14 @@ def failure_record(state: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     else:  # failed in ValidateJob: the state is still the upload event
         bucket, layout = state["bucket"], JobLayout.from_manifest_key(state["key"])
         name = layout.job_name
+    try:
+        timeout = human_batch_timeout(state, bucket, layout) if job else None
+    except Exception:  # failure.json is written whatever; the progress is only a help
+        logger.exception("could not read the human batch's progress")
+        timeout = None
     record = {
-        "job": name, "status": "Failed", "error": error.get("Error"), "cause": _cause(error.get("Cause")),
+        "job": name, "status": "Failed", "error": error.get("Error"),
+        "cause": timeout if timeout else _cause(error.get("Cause")),
         "iteration": state.get("iteration"), "counts": state.get("counts"),
         "time": datetime.now(UTC).isoformat(),
     }

@@ -11,6 +11,10 @@ from labeling.task_types import TASK_TYPES
 
 # Ground Truth runs automated labeling only on data sets of at least this many items.
 AUTOMATED_LABELING_MIN_ITEMS = 1250
+INSTRUCTIONS_MAX_CHARACTERS = 10_000
+TASK_TIME_LIMIT_DEFAULT = 300
+TASK_AVAILABILITY_DEFAULT = 864_000  # 10 days
+TASK_AVAILABILITY_MAX = 2_592_000  # 30 days
 
 
 class LabelingJobStoppingConditions(BaseModel):
@@ -57,6 +61,20 @@ class JobConfig(BaseModel):
     # calibrate the threshold on the pool it is applied to.
     CalibrationSampleSize: int = Field(100, ge=10, le=5_000)
     NumberOfHumanWorkersPerDataObject: int = Field(1, ge=1, le=9)
+    # Ground Truth's HumanTaskConfig settings for the workers' side (docs/task-api.md).
+    # What the labeling page shows above each task; None: a sentence for the task type
+    # (task_types.py). It travels in the workflow's state (256 KB), hence the cap.
+    Instructions: str | None = Field(None, min_length=1, max_length=INSTRUCTIONS_MAX_CHARACTERS)
+    # How long a claimed task is the worker's (a lease); then it returns to the pool and the
+    # worker's answer no longer counts. CreateLabelingJob's range is 30 s to 8 hours; it has no
+    # default. 5 minutes: one class or a few boxes takes seconds to a minute, and a task a worker
+    # walked away from is hidden from everyone else for this long.
+    TaskTimeLimitInSeconds: int = Field(TASK_TIME_LIMIT_DEFAULT, ge=30, le=28_800)
+    # How long each human batch waits for its answers before the job fails (HumanLabeling's
+    # timeout; the answers given so far are kept). CreateLabelingJob's range starts at 60 s and
+    # ends at 10 days for a public workforce, 30 days for a private one (ours: Cognito users);
+    # its default is 10 days (864,000 s), kept here.
+    TaskAvailabilityLifetimeInSeconds: int = Field(TASK_AVAILABILITY_DEFAULT, ge=60, le=TASK_AVAILABILITY_MAX)
     # How the last model's ambiguity about an item is scored for active learning:
     # "margin" = 1 - (top score - runner-up), "entropy" = entropy of the scores / log(classes).
     ActiveLearningStrategy: Literal["margin", "entropy"] = "margin"

@@ -1,0 +1,78 @@
+"""Screenshots of the labeling page on the local cloud, one per task type and one at phone width.
+
+    .venv/bin/python docs/screenshots/take.py
+
+Each runs `autolabel run --workforce web` on a small data set of the kind, opens the printed
+sign-in link in Debian's Chromium (Playwright), and saves the page with its first task.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from autolabel.images import write_mnist, write_shapes
+from tests.e2e.hard_text import write_job
+
+HERE = Path(__file__).resolve().parent
+CHROMIUM = "/usr/bin/chromium"
+LAPTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
+
+
+def _link(process: subprocess.Popen) -> str:
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for line in lines:
+            found = re.search(r"worker 1: (\S+)", line)
+            if found:
+                return found[1]
+        time.sleep(0.2)
+    raise RuntimeError("no sign-in link: " + "".join(lines))
+
+
+def shoot(name: str, files: dict, task_type: str, settings: list[str], browser, viewport: dict) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "autolabel.cli", "run", str(files["manifest"]), "--task-type", task_type,
+             "--labels", str(files["labels"]), "--output", f"{work}/out", "--workdir", f"{work}/work",
+             "--workforce", "web", *settings], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            page = browser.new_context(viewport=viewport).new_page()
+            page.goto(_link(process))
+            page.locator("#view-task").wait_for(state="visible", timeout=90_000)
+            page.wait_for_timeout(800)  # the image loaded, the countdown drawn
+            page.screenshot(path=str(HERE / f"{name}.png"), full_page=viewport is PHONE)
+            page.context.close()
+        finally:
+            process.kill()
+
+
+def main() -> None:
+    data = Path(tempfile.mkdtemp(prefix="screenshots-"))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        text, shapes = write_job(data / "text", items=30, bad_lines=0), write_shapes(data / "shapes", count=30)
+        shoot("text-classification", text, "text-classification", [], browser, LAPTOP)
+        shoot("image-classification", write_mnist(data / "mnist", limit=30), "image-classification", [],
+              browser, LAPTOP)
+        shoot("object-detection", shapes, "object-detection", ["--job-name", "shapes"], browser, LAPTOP)
+        shoot("phone-object-detection", shapes, "object-detection", ["--job-name", "shapes"], browser, PHONE)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
