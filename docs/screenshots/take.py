@@ -18,10 +18,12 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from autolabel.images import write_mnist, write_shapes
-from tests.e2e.hard_text import write_job
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the repository: tests/ holds the text data set's writer
+
+from autolabel.images import write_mnist, write_shapes  # noqa: E402
+from tests.e2e.hard_text import write_job  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 LAPTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 

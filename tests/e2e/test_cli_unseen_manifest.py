@@ -61,7 +61,7 @@ def test_an_automated_job_labels_every_good_line_once_and_reports_each_bad_one(t
     # lines, so an item's id is its line number less one).
     responses = list((tmp_path / "out" / "annotations" / "worker-response").rglob("*.json"))
     assert len(responses) == report["counters"]["HumanLabeled"]
-    answered = {json.loads(path.read_text())["itemId"] for path in responses}
+    answered = {int(path.parent.name) for path in responses}  # .../iteration-K/<item id>/<time>-<worker>.json
     assert not answered & {number - 1 for number in job["bad"]}
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 
 pytest.importorskip("playwright.sync_api")
@@ -642,3 +643,49 @@ def test_cognito_sign_in_uses_pkce_and_the_id_token(new_page):
                                  "refresh_token": ["the-refresh-token"]}
     assert seen["api"][-1] == f"Bearer {refreshed_token}"
 
+
+
+# ------------------------------------------------------------------------------------ whole jobs
+
+
+def _output_manifest(site, job: str) -> list[dict]:
+    body = boto3.client("s3").get_object(Bucket=site.cloud.bucket,
+                                         Key=f"jobs/{job}/output/manifests/output/output.manifest")["Body"].read()
+    return [json.loads(line) for line in body.decode().split("\n") if line]
+
+
+def test_a_person_labels_whole_image_and_box_jobs_and_each_job_completes(labeling_site, new_page):
+    """By mouse: every image of the classification job by its class button, every scene of the
+    detection job by drawing one box; the workflow moves on and both jobs end with those labels."""
+    page = new_page()
+    jobs = labeling_site.jobs
+    open_job(page, labeling_site, 30, "image-classification")
+    classes, given = class_names(page), []
+    for n in range(labeling_site.items[jobs["image-classification"]]):
+        wait_ready(page)
+        given.append(classes[n % len(classes)])
+        page.get_by_role("button", name=given[-1], exact=True).click()
+        expect(page.locator("#mine")).to_have_text(str(n + 1))
+    assert labeling_site.wait_for_job(jobs["image-classification"]) == "SUCCEEDED"
+    out = _output_manifest(labeling_site, jobs["image-classification"])
+    assert sorted(line["label-metadata"]["class-name"] for line in out) == sorted(given)
+    assert all(line["label-metadata"]["human-annotated"] == "yes" for line in out)
+
+    page = new_page()
+    open_job(page, labeling_site, 31, "object-detection")
+    boxes = labeling_site.items[jobs["object-detection"]]
+    for n in range(boxes):
+        wait_ready(page)
+        img = page.get_by_role("img", name="Image to label with boxes")
+        img.scroll_into_view_if_needed()
+        bb = img.bounding_box()
+        drag(page, (bb["x"] + 0.2 * bb["width"], bb["y"] + 0.2 * bb["height"]),
+             (bb["x"] + 0.6 * bb["width"], bb["y"] + 0.7 * bb["height"]))
+        expect(page.locator(".box-list > li")).to_have_count(1)
+        page.keyboard.press("Enter")
+        expect(page.locator("#mine")).to_have_text(str(n + 1))  # a count per job
+    assert labeling_site.wait_for_job(jobs["object-detection"]) == "SUCCEEDED"
+    out = _output_manifest(labeling_site, jobs["object-detection"])
+    assert len(out) == boxes
+    assert all(len(line["label"]["annotations"]) == 1 for line in out), out[0]
+    assert all(line["label-metadata"]["human-annotated"] == "yes" for line in out)
