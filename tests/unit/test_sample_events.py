@@ -1,7 +1,6 @@
 """The sample events in events/ stay valid inputs of the functions they are for."""
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,13 @@ from pydantic import ValidationError
 from labeling.layout import job_name_from_key
 from labeling.models.job import JobConfig, LabelCategories
 from labeling.models.task_api import AnswerRequest
+from tests.unit.lambda_context import Context
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def _load(name):
     return json.loads((EVENTS / name).read_text())
-
-
-@dataclass
-class _Context:  # what Powertools reads of a Lambda context
-    function_name: str = "TaskApi"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:TaskApi"
-    aws_request_id: str = "request"
 
 
 TASK_API_EVENTS = ("task-api-list-jobs.json", "task-api-claim.json", "task-api-answer.json",
@@ -73,7 +65,7 @@ def test_task_api_examples_reach_their_routes(monkeypatch):
     with mock_aws():
         boto3.client("dynamodb").create_table(**create_table_arguments("tasks"))
         for name in TASK_API_EVENTS:
-            response = task_api.handler(_load(name), _Context())
+            response = task_api.handler(_load(name), Context())
             body = json.loads(response["body"])
             if name == "task-api-list-jobs.json":
                 assert (response["statusCode"], body) == (200, {"jobs": []})

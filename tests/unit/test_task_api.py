@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 
 import boto3
@@ -28,6 +27,7 @@ from labeling.logic import leases
 from labeling.models.state import JobState
 from labeling.settings import TASKS_TABLE_ENV
 from labeling.task_table import OPEN_TASKS_INDEX, create_table_arguments
+from tests.unit.lambda_context import Context
 
 BUCKET, TABLE, TOKEN = "jobs-bucket", "human-tasks", "token-of-iteration-0"
 TOPICS = ["business", "sport", "tech"]
@@ -36,14 +36,6 @@ ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_workers"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00.000Z
 GT_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TEXTS = {3: "Shares fell.", 7: "A new phone.", 9: "United won."}
-
-
-@dataclass
-class Context:  # what Powertools reads of a Lambda context
-    function_name: str = "TaskApi"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:TaskApi"
-    aws_request_id: str = "request"
 
 
 class Clock:
