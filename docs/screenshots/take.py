@@ -8,12 +8,8 @@ sign-in link in Debian's Chromium (Playwright), and saves the page with its firs
 
 from __future__ import annotations
 
-import re
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -23,44 +19,25 @@ sys.path.insert(0, str(HERE.parents[1]))  # the repository: tests/ holds the tex
 
 from autolabel.images import write_mnist, write_shapes  # noqa: E402
 from tests.e2e.hard_text import write_job  # noqa: E402
+from tests.web.web_run import WebRun  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 LAPTOP, PHONE = {"width": 1280, "height": 800}, {"width": 390, "height": 844}
 
 
-def _link(process: subprocess.Popen) -> str:
-    lines: list[str] = []
-
-    def read() -> None:
-        for line in process.stdout:
-            lines.append(line)
-
-    threading.Thread(target=read, daemon=True).start()
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        for line in lines:
-            found = re.search(r"worker 1: (\S+)", line)
-            if found:
-                return found[1]
-        time.sleep(0.2)
-    raise RuntimeError("no sign-in link: " + "".join(lines))
-
-
 def shoot(name: str, files: dict, task_type: str, settings: list[str], browser, viewport: dict) -> None:
     with tempfile.TemporaryDirectory() as work:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "autolabel.cli", "run", str(files["manifest"]), "--task-type", task_type,
-             "--labels", str(files["labels"]), "--output", f"{work}/out", "--workdir", f"{work}/work",
-             "--workforce", "web", *settings], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        run = WebRun([str(files["manifest"]), "--task-type", task_type, "--labels", str(files["labels"]),
+                      "--output", f"{work}/out", "--workdir", f"{work}/work", *settings])
         try:
             page = browser.new_context(viewport=viewport).new_page()
-            page.goto(_link(process))
+            page.goto(run.sign_in_link())
             page.locator("#view-task").wait_for(state="visible", timeout=90_000)
             page.wait_for_timeout(800)  # the image loaded, the countdown drawn
             page.screenshot(path=str(HERE / f"{name}.png"), full_page=viewport is PHONE)
             page.context.close()
         finally:
-            process.kill()
+            run.stop()
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from autolabel.localcloud.workforce import SimulatedWorkforce, load_answers, tas
 from autolabel.runner import RunRequest, run
 from labeling.layout import JobLayout
 from tests.conftest import read_jsonl
+from tests.gateway_client import call as _call
 
 STAND_IN = "RecordingTaskApi"
 CALLS: list[dict] = []  # the events the stand-in function got
@@ -150,20 +151,6 @@ class _Lines(io.StringIO):
                 if len(found) >= count or time.monotonic() > deadline:
                     return found
                 self.printed.wait(0.5)
-
-
-def _call(base_url: str, method: str, path: str, token: str | None = None, body: dict | None = None):
-    host, port = base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    try:
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
-        connection.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
-        response = connection.getresponse()
-        text = response.read()
-        is_json = "json" in (response.getheader("content-type") or "")
-        return response.status, json.loads(text) if text and is_json else text
-    finally:
-        connection.close()
 
 
 def test_a_web_run_prints_a_sign_in_link_per_worker_and_ends_when_they_have_labeled_the_job(

@@ -23,7 +23,6 @@ and a 5-minute lease (TaskTimeLimitInSeconds 300).
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
@@ -45,6 +44,7 @@ from autolabel.datasets import label_categories
 from autolabel.localcloud.cloud import LocalCloud
 from autolabel.localcloud.gateway import LocalGateway
 from labeling.dal.tasks import task_id
+from tests.gateway_client import call
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -102,17 +102,10 @@ class LabelingSite:
 
     def open_tasks(self) -> dict[str, int]:
         """job name -> tasks open for a worker who has not claimed any (GET /api/jobs)."""
-        connection = http.client.HTTPConnection(self.gateway.host, self.gateway.port, timeout=30)
-        try:
-            connection.request("GET", "/api/jobs",
-                               headers={"Authorization": f"Bearer {self.gateway.mint_token(PROBE)}"})
-            response = connection.getresponse()
-            body = response.read()
-        finally:
-            connection.close()
-        if response.status != 200:
-            raise AssertionError(f"GET /api/jobs answered {response.status}: {body[:300]!r}")
-        return {job["job"]: int(job.get("openTasks", 0)) for job in json.loads(body)["jobs"]}
+        status, body = call(self.base_url, "GET", "/api/jobs", self.gateway.mint_token(PROBE))
+        if status != 200:
+            raise AssertionError(f"GET /api/jobs answered {status}: {str(body)[:300]}")
+        return {job["job"]: int(job.get("openTasks", 0)) for job in body["jobs"]}
 
 
 def _answers_of(job: str, relative_key: str, record: dict[str, Any]) -> list[tuple[tuple, dict[str, Any]]]:

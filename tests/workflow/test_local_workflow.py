@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import sys
@@ -19,6 +18,7 @@ from autolabel.runner import RunError, RunRequest, run
 from labeling.layout import JobLayout
 from labeling.logic import job_setup
 from tests.conftest import read_jsonl
+from tests.gateway_client import call
 
 TEXT_CONTAINER = Path(__file__).resolve().parents[2] / "containers" / "text-classification"
 
@@ -110,13 +110,7 @@ def _wait_for(predicate, timeout=30):
 
 def _api(gateway: LocalGateway, worker: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     """One request to the task API through the local gateway, signed in as `worker`."""
-    connection = http.client.HTTPConnection(gateway.host, gateway.port, timeout=30)
-    headers = {"Authorization": f"Bearer {gateway.mint_token(worker)}", "Content-Type": "application/json"}
-    connection.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
-    response = connection.getresponse()
-    status, payload = response.status, json.loads(response.read() or b"{}")
-    connection.close()
-    return status, payload
+    return call(gateway.base_url, method, path, gateway.mint_token(worker), body)
 
 
 def test_uploads_start_one_execution_per_job_and_answers_are_stored_as_they_arrive(
