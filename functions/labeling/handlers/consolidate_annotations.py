@@ -17,11 +17,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import s3
 from labeling.dal.worker_responses import item_answers
-from labeling.layout import JobLayout, s3_uri, split_s3_uri
+from labeling.layout import JobLayout, split_s3_uri
 from labeling.logic.batches import CALIBRATION
 from labeling.logic.label_kinds import AnswerError, labels_of
 from labeling.logic.output import creation_date, labeled_line
-from labeling.models.state import JobState, SageMakerStep
+from labeling.logic.sagemaker_step import sagemaker_step
+from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
 from labeling.task_types import task_type
 
@@ -77,23 +78,6 @@ def consolidate(state: JobState) -> int:
                 label_names=state.job.label_names, task=task, job_name=state.job.name,
             ))
     return writer.count
-
-
-def sagemaker_step(state: JobState) -> SageMakerStep:
-    bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
-    base = f"{state.job.name}-{state.run_id}-{k}"
-    _, pool_key = split_s3_uri(state.pool_uri)
-    return SageMakerStep(
-        trainingJobName=f"{base}-train", modelName=f"{base}-model",
-        validationTransformJobName=f"{base}-val", poolTransformJobName=f"{base}-pool",
-        trainingDataUri=s3_uri(bucket, layout.training_data(k)),
-        modelOutputUri=s3_uri(bucket, layout.model_output()),
-        validationDataUri=s3_uri(bucket, layout.validation_data(k)),
-        validationOutputUri=s3_uri(bucket, layout.validation_predictions(k)),
-        poolDataUri=s3_uri(bucket, pool_key),
-        poolOutputUri=s3_uri(bucket, layout.pool_predictions(k)),
-        labelCount=str(len(state.job.label_names)),
-    )
 
 
 def write_training_sets(state: JobState) -> tuple[int, int]:

@@ -91,6 +91,8 @@ class Threshold(_Model):
 class JobState(_Model):
     job: Job
     run_id: str = Field(alias="runId")
+    # How many times this run was resumed (ResumeJob): part of its SageMaker job names.
+    resumes: int = 0
     iteration: int = 0
     counts: Counts
     batch: HumanBatch | None = None
