@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import inspect
 import math
 import sys
@@ -16,7 +17,16 @@ from autolabel.datasets import write_bbc_news
 from autolabel.images import IMAGE_DATASETS
 from autolabel.localcloud.cloud import SynthesizedApp
 from autolabel.localcloud.workforce import AnswersError
-from autolabel.runner import MAX_WORKERS, SETTING_OPTIONS, WORKFORCES, RunError, RunRequest, run
+from autolabel.runner import (
+    MAX_WORKERS,
+    SETTING_OPTIONS,
+    WORKFORCES,
+    RunError,
+    RunRequest,
+    RunStopped,
+    resume,
+    run,
+)
 from labeling.models.job import JobConfig
 from labeling.task_types import TASK_TYPES
 
@@ -105,8 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--seed", type=_bounded(int, {"ge": SEED_RANGE[0], "le": SEED_RANGE[1]}),
                          default=JobConfig.model_fields["Seed"].default,
                          help="draws the random samples and seeds the models (default %(default)s)")
-    run_cmd.add_argument("--workdir", type=Path, help="where the local cloud keeps logs and caches")
+    run_cmd.add_argument("--workdir", type=Path, help="where the local cloud keeps the job's state, logs and caches "
+                         "(default: OUTPUT/.autolabel, where autolabel resume finds it)")
 
+    resume_cmd = commands.add_parser(
+        "resume", help="continue a job that autolabel run left stopped (Ctrl-C), failed or killed")
+    resume_cmd.add_argument("folder", type=Path, help="the run's --output folder (or its --workdir)")
     export = commands.add_parser("dataset", help="write a packaged or synthetic data set out as a job's files")
     export.add_argument("name", choices=sorted(DATASETS))
     export.add_argument("--to", required=True, type=Path)
@@ -141,14 +155,49 @@ def _run_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
         job_name=args.job_name, seed=args.seed, settings=settings, workdir=args.workdir,
         port=args.port, workers=args.workers,
     )
+    return _reporting(lambda: run(request, app=app))
+
+
+def _resume_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
+    return _reporting(lambda: resume(args.folder, app=app))
+
+
+def _reporting(job: Callable[[], object]) -> int:
     try:
-        run(request, app=app)
+        job()
+    except RunStopped as stopped:
+        _quiet_cdk_runtime()
+        print(f"autolabel: {stopped}", file=sys.stderr)
+        return 130
     except (RunError, AnswersError) as error:
         print(f"autolabel: {error}", file=sys.stderr)
         if getattr(error, "logs", None):
             print(f"autolabel: logs are in {error.logs}", file=sys.stderr)
         return 1
     return 0
+
+
+def _quiet_cdk_runtime() -> None:
+    """Ctrl-C reaches the CDK's Node process too (it shares the terminal's process group), and the
+    exit hook of jsii (which runs it) would then print a BrokenPipeError traceback: a Node process
+    that is gone already needs no goodbye, so its hook is swapped for one that stays quiet."""
+    if "aws_cdk" not in sys.modules:  # the CDK never ran: no Node process
+        return
+    try:
+        from jsii._runtime import kernel
+
+        process = kernel.provider._process  # jsii's one Node process (memoized: started with the CDK)
+    except (ImportError, AttributeError):  # jsii moved it: the traceback is only noise
+        return
+    atexit.unregister(process.stop)
+    atexit.register(_stop_quietly, process)
+
+
+def _stop_quietly(process) -> None:
+    try:
+        process.stop()
+    except OSError:
+        pass
 
 
 def _unexpected(error: BaseException) -> int:
@@ -169,8 +218,11 @@ def main(argv: list[str] | None = None, *, app: SynthesizedApp | None = None) ->
             return workers.run(args)
         if args.command == "dataset":
             return _write_dataset(args, parser)
+        if args.command == "resume":
+            return _resume_job(args, app)
         return _run_job(args, app)
     except KeyboardInterrupt:
+        _quiet_cdk_runtime()
         print("autolabel: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # the last resort: no traceback reaches the user

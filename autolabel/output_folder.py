@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 MARKER = ".autolabel-output.json"
+WORKDIR = ".autolabel"  # where a run keeps its state, inside its output folder (run_record.py)
 
 
 class OutputFolderError(ValueError):
@@ -59,7 +60,15 @@ class OutputFolder:
             raise OutputFolderError(f"--output {self.name} cannot be written: {existing} is not writable")
         if existing != self.path:
             return
-        entries = sorted(entry.name for entry in self.path.iterdir())
+        entries = sorted(entry.name for entry in self.path.iterdir() if entry.name != WORKDIR)
+        earlier_run = (self.path / WORKDIR).is_dir()  # a run's workdir (run_record.py): ours
+        if not entries and not earlier_run:
+            return
+        if not self.overwrite and earlier_run and not self.marker.exists():
+            raise OutputFolderError(
+                f"--output {self.name} holds a job that an earlier autolabel run started and did not finish; "
+                f"`autolabel resume {self.name}` continues it, or add --overwrite to start it again from the "
+                "beginning (nothing was changed)")
         if not entries:
             return
         if not self.overwrite:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -29,7 +31,8 @@ from autolabel.localcloud.cloud import LocalCloud, SynthesizedApp, synthesize
 from autolabel.localcloud.gateway import GatewayError, LocalGateway, check_port
 from autolabel.localcloud.workforce import AnswersError, SimulatedWorkforce, load_answers, missing_answers
 from autolabel.media import MediaStager
-from autolabel.output_folder import OutputFolder, OutputFolderError
+from autolabel.output_folder import WORKDIR, OutputFolder, OutputFolderError
+from autolabel.run_record import RECORD, RunRecord, find_workdir, request_fields, request_values
 from labeling.layout import JOB_NAME, JobLayout, s3_uri
 from labeling.logic.job_setup import JobSetupError, parse_job_config, parse_label_categories
 from labeling.models.job import JobConfig, LabelCategories
@@ -52,9 +55,17 @@ JOB_SETTINGS = "the job settings (command-line options)"
 LABELS_EXAMPLE = json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}, {"label": "b"}]})
 # The pipeline's errors about what the user gave; any other error's name is worth showing.
 INPUT_ERRORS = {"JobSetupError", "ManifestError", "InvalidJobName", "InvalidJobNameError"}
+# How long a stop waits for the execution to say it stopped (Ctrl-C must end the run within seconds).
+STOP_SECONDS = 3
+# The function that writes a stopped job's outputs (labeling/handlers/record_stop.py).
+RECORD_STOP = "labeling.handlers.record_stop.handler"
 # Who answers human tasks: known answers through the task API, or people at the labeling page.
 WORKFORCES = ("simulated", "web")
 MAX_WORKERS = 50
+
+
+class RunStopped(RuntimeError):
+    """The user stopped the run (Ctrl-C); the message says what was done and how to continue."""
 
 
 class RunError(RuntimeError):
@@ -345,8 +356,46 @@ def _print_sign_in(gateway: LocalGateway, workers: int, out: TextIO) -> None:
         print(f"worker {number}: {gateway.login_url(f'worker-{number}')}", file=out, flush=True)
 
 
+def _start_execution(cloud: LocalCloud, job: str, record: RunRecord, manifest: Path, layout: JobLayout,
+                     out: TextIO) -> str:
+    """The execution that runs (or goes on with) the job: the upload's, or a resume's."""
+    if record.started:  # go on from the job's files (labeling/logic/resume.py)
+        record.resumes += 1
+        name = f"{job}-resume-{record.resumes}"
+        arn = boto3.client("stepfunctions").start_execution(
+            stateMachineArn=cloud.state_machine_arn, name=name,
+            input=json.dumps({"resume": {"bucket": cloud.bucket, "job": job}}),
+        )["executionArn"]
+        print(f"job {job} resuming ({cloud.restored_objects} files kept from before)", file=out, flush=True)
+        return arn
+    boto3.client("s3").upload_file(str(manifest), cloud.bucket, layout.input_manifest)  # the trigger
+    print(f"uploaded s3://{cloud.bucket}/{layout.input_manifest}; job {job} starting", file=out, flush=True)
+    arn = _wait_for_execution(job, cloud.state_machine_arn)
+    record.started = True
+    return arn
+
+
+def _stop(cloud: LocalCloud, execution_arn: str) -> dict[str, Any]:
+    """Stop the execution and write the job's outputs so far, as the stack does on a stop: Step
+    Functions' status-change event to the RecordStop function (infra/stack.py)."""
+    sfn = boto3.client("stepfunctions")
+    sfn.stop_execution(executionArn=execution_arn, cause="stopped by the user (Ctrl-C)")
+    deadline = time.monotonic() + STOP_SECONDS
+    described = sfn.describe_execution(executionArn=execution_arn)
+    while described["status"] == "RUNNING" and time.monotonic() < deadline:  # moto stops it in its thread
+        time.sleep(0.1)
+        described = sfn.describe_execution(executionArn=execution_arn)
+    cloud.registry.invoke(cloud.function_for_handler(RECORD_STOP), {
+        "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+        "detail": {"executionArn": execution_arn, "stateMachineArn": cloud.state_machine_arn,
+                   "status": described["status"], "input": described.get("input", "{}")},
+    })
+    return described
+
+
 def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json: bytes, config: dict[str, Any],
-             output: OutputFolder, workdir: Path, out: TextIO, app: SynthesizedApp | None) -> dict[str, Any]:
+             output: OutputFolder, workdir: Path, record: RunRecord, out: TextIO,
+             app: SynthesizedApp | None) -> dict[str, Any]:
     source_key = task_type(request.task_type).source_key
     workers = _workers(request, config)
     simulated = request.workforce == "simulated"
@@ -362,7 +411,8 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
         print(f"synthesizing the CDK app (workdir {workdir}) ...", file=out, flush=True)
         app = synthesize(workdir / "cdk.out")
     logs = workdir / "logs"
-    with engine.EngineLogs(logs / "engine.log"), LocalCloud(app, workdir) as cloud:
+    stopped = False
+    with engine.EngineLogs(logs / "engine.log"), LocalCloud(app, workdir, durable=True) as cloud:
         s3 = boto3.client("s3")
         layout = JobLayout(f"jobs/{job}")
         s3.put_object(Bucket=cloud.bucket, Key=layout.job_config, Body=json.dumps(config).encode())
@@ -373,9 +423,10 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
             answers = load_answers(media.named_like_uploads(answers_file, workdir / "answers.uploaded.manifest"),
                                    labels.names, name=str(request.answers), source_key=source_key)
         gateway = _gateway(cloud, request)  # the task API, as workers reach it (docs/task-api.md)
+        execution_arn = None
         try:
-            s3.upload_file(str(manifest), cloud.bucket, layout.input_manifest)  # the trigger
-            print(f"uploaded s3://{cloud.bucket}/{layout.input_manifest}; job {job} starting", file=out, flush=True)
+            execution_arn = _start_execution(cloud, job, record, manifest, layout, out)
+            record.save(workdir)
             workforce = SimulatedWorkforce(answers, job=job, gateway=gateway, workers=workers) if simulated \
                 else None
             if workforce:
@@ -383,10 +434,16 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
             else:
                 _print_sign_in(gateway, workers, out)
             try:
-                execution = _wait(cloud, _wait_for_execution(job, cloud.state_machine_arn), workforce, out)
+                execution = _wait(cloud, execution_arn, workforce, out)
             finally:
                 if workforce:
                     workforce.stop()
+        except KeyboardInterrupt:
+            if execution_arn is None:
+                raise RunStopped(f"job {job} stopped before it started; "
+                                 f"continue it with: {resume_command(request, workdir)}") from None
+            print(f"stopping job {job} ...", file=out, flush=True)
+            execution, stopped = _stop(cloud, execution_arn), True
         finally:
             gateway.stop()
         staged = Path(tempfile.mkdtemp(prefix="output-", dir=workdir))
@@ -395,28 +452,59 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
     media.restore(staged / "manifests" / "output" / "output.manifest")
     report_file = staged / "report.json"
     report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.exists() else None
-    failed = _failed(job, execution, staged, translate, logs) if execution["status"] != "SUCCEEDED" or not report \
-        else None  # read before publishing moves failure.json
+    failed = None
+    if stopped:
+        failed = RunStopped(_stopped_message(job, report, request, workdir))
+    elif execution["status"] != "SUCCEEDED" or not report:
+        failed = _failed(job, execution, staged, translate, logs)  # read before publishing moves failure.json
+        if not _input_error(staged):
+            failed.args = (f"{failed}; everything labeled so far is in {request.output}; after fixing the cause, "
+                           f"continue the job with: {resume_command(request, workdir)}",)
+    record.history.append({"execution": execution.get("executionArn"), "status": execution["status"]})
+    record.completed = failed is None
+    record.save(workdir)
     for name in output.publish(staged, job):
         print(f"kept the file {request.output / name} that was there; this run's {name} is {staged / name}",
               file=out, flush=True)
     if failed:
         raise failed
     _completed(job, report, request, time.monotonic() - started, out)
+    _tidy(workdir)
     return report
 
 
-def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | None = None) -> dict[str, Any]:
-    """Run the job; returns report.json. Raises RunError (or AnswersError) when it cannot start or fails."""
-    out = out or sys.stdout
-    job = _check_request(request)
-    labels, labels_json = _labels(request.labels)
-    config = _job_config(request)
-    output = _check_output(request)
-    workdir = _workdir(request.workdir)
+def _stopped_message(job: str, report: dict[str, Any] | None, request: RunRequest, workdir: Path) -> str:
+    done = ""
+    if report:
+        counters = report["counters"]
+        done = (f": {counters['HumanLabeled']} item(s) labeled by humans and {counters['MachineLabeled']} by the "
+                f"model so far, {counters['Unlabeled']} not yet, all in {request.output}")
+    return f"job {job} stopped{done}; continue it with: {resume_command(request, workdir)}"
+
+
+def _input_error(staged: Path) -> bool:
+    """Whether the job failed on the user's input, which a resume cannot mend (the files are checked in S3)."""
+    failure = staged / "failure.json"
+    return failure.exists() and json.loads(failure.read_text(encoding="utf-8")).get("error") in INPUT_ERRORS
+
+
+def resume_command(request: RunRequest, workdir: Path) -> str:
+    inside = request.workdir is None  # the default workdir, inside the output folder
+    return f"autolabel resume {shlex.quote(str(request.output if inside else workdir))}"
+
+
+def _tidy(workdir: Path) -> None:
+    """A completed job's workdir keeps its logs and run record; the copy of S3 and the models go."""
+    for name in ("s3", "sagemaker", "cdk.out"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
+    for staged in workdir.glob("output-*"):
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def _guarded(run_job: Callable[[], dict[str, Any]], workdir: Path) -> dict[str, Any]:
     try:
-        return _run_job(request, job, labels, labels_json, config, output, workdir, out, app)
-    except (RunError, AnswersError):
+        return run_job()
+    except (RunError, RunStopped, AnswersError):
         raise
     except Exception as error:  # a bug, not the user's input: the details in the workdir, one line here
         log = workdir / "logs" / "autolabel-error.log"
@@ -424,3 +512,49 @@ def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | No
         log.write_text(traceback.format_exc(), encoding="utf-8")
         raise RunError(f"unexpected error ({type(error).__name__}: {error}); this is a bug in autolabel, "
                        f"not in your files; the details are in {log}", logs=workdir / "logs") from None
+
+
+def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | None = None) -> dict[str, Any]:
+    """Run the job; returns report.json. Raises RunError (or AnswersError) when it cannot start or fails,
+    RunStopped when Ctrl-C stopped it (`resume` continues it then, and after a failure or a kill)."""
+    out = out or sys.stdout
+    job = _check_request(request)
+    labels, labels_json = _labels(request.labels)
+    config = _job_config(request)
+    output = _check_output(request)
+    workdir = _workdir(request.workdir or request.output / WORKDIR)
+    # A new run of the job: what an earlier run kept here (--overwrite, or a --workdir used again) is not its.
+    shutil.rmtree(workdir / "s3", ignore_errors=True)
+    record = RunRecord(request=request_fields(request), job=job)
+    record.save(workdir)
+    return _guarded(lambda: _run_job(request, job, labels, labels_json, config, output, workdir, record, out,
+                                     app), workdir)
+
+
+def resume(path: Path, out: TextIO | None = None, app: SynthesizedApp | None = None) -> dict[str, Any]:
+    """Continue the job that `autolabel run` left in `path` (its output folder or workdir) stopped,
+    failed or killed, from its last step; returns report.json as run does."""
+    out = out or sys.stdout
+    workdir = find_workdir(path)
+    if workdir is None:
+        raise RunError(f"{path} holds no job to resume: give the --output folder of an autolabel run "
+                       f"(it keeps the job in {WORKDIR}/{RECORD}), or that run's --workdir")
+    try:
+        record = RunRecord.load(workdir)
+        request = RunRequest(**request_values(record))
+    except (OSError, ValueError, TypeError) as error:
+        raise RunError(f"{workdir / RECORD} cannot be read ({error}); the job cannot be resumed") from None
+    if record.completed:
+        raise RunError(f"job {record.job} is complete; its output is in {request.output}")
+    request.port = None  # any free port now
+    job = _check_request(request)
+    labels, labels_json = _labels(request.labels)
+    config = _job_config(request)
+    output = OutputFolder(request.output, overwrite=True,
+                          keep=[p for p in (request.manifest, request.labels, request.answers) if p is not None])
+    try:
+        output.check()
+    except OutputFolderError as error:
+        raise RunError(str(error)) from None
+    return _guarded(lambda: _run_job(request, job, labels, labels_json, config, output, workdir, record, out,
+                                     app), workdir)

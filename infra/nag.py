@@ -80,7 +80,8 @@ JUSTIFIED: list[tuple[str, str] | tuple[str, str, str]] = [
     (r"AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\]",
      "the AWS managed basic execution role only lets a function write its own logs"),
     (r"AwsSolutions-SQS3",
-     "this queue is the dead-letter queue of the upload rule's target; a DLQ needs no DLQ of its own"),
+     "this queue is the dead-letter queue of the Uploads queue and of the upload rule's target "
+     "(infra/constructs/trigger.py); a DLQ needs no DLQ of its own", r"[^/]+/Trigger/Undelivered/Resource"),
 ]
 
 

@@ -2,6 +2,8 @@
 workers' side: the task API, its Cognito user pool and the labeling page."""
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from infra.constructs.functions import LabelingFunctions
@@ -21,7 +23,7 @@ HANDLERS = "labeling.handlers"
 # Functions the state machine invokes, by their module in functions/labeling/handlers/.
 WORKFLOW_FUNCTIONS = (
     "validate_job", "select_sample", "publish_human_tasks", "consolidate_annotations",
-    "compute_threshold", "apply_threshold", "select_ambiguous", "write_output", "record_failure",
+    "compute_threshold", "apply_threshold", "select_ambiguous", "write_output", "record_failure", "resume_job",
 )
 
 
@@ -46,7 +48,9 @@ class AutolabelStack(Stack):
         }
         for fn in workflow_functions.values():
             storage.bucket.grant_read_write(fn)
-        functions.add_plotting(workflow_functions["write_output"])  # the report's plot
+        # The report's plot: WriteOutput's, and RecordFailure's and RecordStop's for a job that ended early.
+        functions.add_plotting(workflow_functions["write_output"])
+        functions.add_plotting(workflow_functions["record_failure"])
         human_tasks.table.grant_write_data(workflow_functions["publish_human_tasks"])
 
         workflow = LabelingWorkflow(
@@ -73,7 +77,23 @@ class AutolabelStack(Stack):
         )
         workflow.state_machine.grant_start_execution(start_job)
         storage.bucket.grant_put(start_job)  # failure.json for an upload that cannot start a job
-        JobTrigger(self, "Trigger", bucket=storage.bucket, start_job=start_job)
+        # trigger.dead_letters: uploads that started no job (alarm on it, redrive it to trigger.uploads)
+        self.trigger = JobTrigger(self, "Trigger", bucket=storage.bucket, start_job=start_job)
+
+        # A stopped (or timed-out) execution runs no state: its outputs so far come from here.
+        record_stop = functions.function("RecordStop", f"{HANDLERS}.record_stop.handler")
+        storage.bucket.grant_read_write(record_stop)
+        functions.add_plotting(record_stop)
+        events.Rule(
+            self, "ExecutionStopped",
+            description="A labeling job's execution was stopped or timed out: write its outputs so far",
+            event_pattern=events.EventPattern(
+                source=["aws.states"], detail_type=["Step Functions Execution Status Change"],
+                detail={"status": ["ABORTED", "TIMED_OUT"],
+                        "stateMachineArn": [workflow.state_machine.state_machine_arn]},
+            ),
+            targets=[targets.LambdaFunction(record_stop, retry_attempts=8)],
+        )
 
         self.bucket = storage.bucket
         self.state_machine = workflow.state_machine
@@ -81,6 +101,8 @@ class AutolabelStack(Stack):
         CfnOutput(self, "StateMachine", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "HumanTasksTable", value=human_tasks.table.table_name)
         CfnOutput(self, "StartJobFunction", value=start_job.function_name)
+        CfnOutput(self, "UploadsQueue", value=self.trigger.uploads.queue_url)
+        CfnOutput(self, "UploadDeadLetterQueue", value=self.trigger.dead_letters.queue_url)
         CfnOutput(self, TASK_API_FUNCTION_OUTPUT, value=task_api.function_name)  # the local gateway finds it by this
         CfnOutput(self, "TaskApiUrl", value=http_api.url)
         CfnOutput(self, USER_POOL_ID_OUTPUT, value=workers.user_pool.user_pool_id)

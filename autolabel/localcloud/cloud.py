@@ -6,8 +6,10 @@ the queues, the EventBridge rules and the state machine (its definition
 resolved to plain ASL), and registers every Lambda function of functions/
 under its logical id with its environment. An upload then travels as in AWS:
 S3 emits "Object Created" to EventBridge, the rule's pattern matches, and the
-rule's Lambda target runs (moto's EventBridge cannot invoke Lambda, so each
-rule delivers to a queue that this module drains into the target function).
+rule's target queue holds the event until the function that reads it (an event
+source mapping, polled here as Lambda polls it) has handled it. A rule's Lambda
+target is run too (moto's EventBridge cannot invoke Lambda, so such a rule
+delivers to a local queue that this module drains into the target function).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from moto.server import ThreadedMotoServer
 
 from autolabel.localcloud import engine
 from autolabel.localcloud.asl import ACCOUNT, REGION, Resolver, state_machine_definition
+from autolabel.localcloud.durable_s3 import DurableS3
 from autolabel.localcloud.sagemaker import LocalSageMaker
 
 BUNDLING_STACKS = "aws:cdk:bundling-stacks"  # CDK's context key: the stacks whose assets are bundled
@@ -39,6 +42,10 @@ LOCAL_ENVIRONMENT = {
     "HF_HUB_OFFLINE": "1",
 }
 OUR_HANDLERS = "labeling."
+# moto's SQS counts visibility timeouts in whole seconds. Locally a message that a function
+# failed on is received again after its queue's timeout times this, and after 1 s at least:
+# the Uploads queue's 180 s (infra/constructs/trigger.py) become 1 s.
+LOCAL_VISIBILITY_SCALE = 1 / 180
 
 
 @dataclass
@@ -74,16 +81,45 @@ def synthesize(outdir: Path) -> SynthesizedApp:
     return SynthesizedApp(template, images, outputs, Path(assembly.directory))
 
 
+@dataclass
+class QueuePoller:
+    """A queue that Lambda reads, as _deliver_events runs it.
+
+    An event source mapping (event_source): up to batch_size messages an invocation, in SQS's
+    event shape; deleted when the function succeeds, except those it names in batchItemFailures
+    (when the mapping reports them); left on a failure, so they are received again after the
+    visibility timeout, and after the queue's maxReceiveCount moved to its dead-letter queue
+    (moto's SQS applies the redrive policy when it receives). Otherwise the local delivery queue
+    of a rule's Lambda targets: each event invoked as EventBridge invokes (asynchronously), and
+    deleted whatever the outcome, as Lambda drops an event whose retries failed.
+    """
+
+    queue_url: str
+    queue_arn: str
+    functions: list[str]
+    event_source: bool = False
+    batch_size: int = 10
+    report_item_failures: bool = False
+
+
+def local_visibility_timeout(seconds: int | str) -> int:
+    return max(1, round(int(seconds) * LOCAL_VISIBILITY_SCALE))
+
+
 class LocalCloud:
-    def __init__(self, app: SynthesizedApp, workdir: Path):
+    def __init__(self, app: SynthesizedApp, workdir: Path, *, durable: bool = False):
+        """durable: keep S3 in `workdir/s3` (durable_s3.py), and start from what is there."""
         self.app = app
         self.workdir = workdir
+        self.durable_s3 = DurableS3(workdir / "s3") if durable else None
+        self.restored_objects = 0
         self.resolve = Resolver(app.template)
         self.function_logs = engine.FunctionLogs(workdir / "logs" / "lambda.log")
         self.registry = engine.LambdaRegistry(self.function_logs)
         self._mock = mock_aws(config=MOTO_CONFIG)
         self._stop = threading.Event()
-        self._deliveries: list[tuple[str, list[str]]] = []  # (queue url, target function names)
+        self._deliveries: list[QueuePoller] = []  # the queues that Lambda reads (see _create_rules)
+        self._patches: engine.Patches = ()  # moto's internals this cloud patched (engine.py); undone on stop()
         self.state_machine_arn = ""
         self.sagemaker: LocalSageMaker | None = None
 
@@ -102,11 +138,12 @@ class LocalCloud:
         os.environ.update(LOCAL_ENVIRONMENT)
         self._mock.start()
         self.function_logs.install()
-        engine.install_lambda_dispatcher(self.registry)
-        engine.install_sagemaker_integration()
-        engine.install_fast_time()
-        engine.install_atomic_dynamodb()
+        self._patches = (*engine.install_lambda_dispatcher(self.registry), *engine.install_sagemaker_integration(),
+                         *engine.install_fast_time(), *engine.install_atomic_dynamodb())
         self._create_resources()
+        if self.durable_s3:
+            self.restored_objects = self.durable_s3.restore()
+            self._patches += self.durable_s3.install()
         self.sagemaker = LocalSageMaker(self.app.images, self.workdir, {
             "AUTOLABEL_EMBEDDING_CACHE": str(self.workdir / "embedding-cache"),
             **self._s3_for_containers(),
@@ -135,6 +172,8 @@ class LocalCloud:
         if getattr(self, "_server", None):
             self._server.stop()
         self._mock.stop()
+        engine.uninstall(self._patches)
+        self.registry.uninstall()
         self.function_logs.uninstall()
         os.environ.clear()
         os.environ.update(self._saved_env)
@@ -185,35 +224,95 @@ class LocalCloud:
         self._create_rules()
 
     def _create_rules(self) -> None:
+        """The rules with their targets, and the queues that Lambda reads (QueuePoller).
+
+        A rule's SQS target is the queue itself: moto's EventBridge delivers to SQS. It cannot
+        invoke Lambda, so a rule's Lambda targets get a local delivery queue, drained into them.
+        An AWS::Lambda::EventSourceMapping's queue is polled as Lambda polls it.
+        """
         events, sqs = boto3.client("events"), boto3.client("sqs")
+        self._configure_queues(sqs)
         for logical_id, props in self._resources("AWS::Events::Rule"):
             events.put_rule(Name=logical_id, EventPattern=json.dumps(props["EventPattern"]), State="ENABLED")
-            queue_url = sqs.create_queue(QueueName=f"local-delivery-{logical_id}")["QueueUrl"]
-            attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-            queue_arn = attributes["QueueArn"]
-            events.put_targets(Rule=logical_id, Targets=[{"Id": "delivery", "Arn": queue_arn}])
+            targets = [{"Id": t["Id"], "Arn": t["Arn"]} for t in props.get("Targets", []) if ":sqs:" in t["Arn"]]
             functions = [t["Arn"].split(":function:")[-1] for t in props.get("Targets", []) if ":function:" in t["Arn"]]
-            self._deliveries.append((queue_url, functions))
+            if functions:
+                queue_url = sqs.create_queue(QueueName=f"local-delivery-{logical_id}")["QueueUrl"]
+                attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+                targets.append({"Id": "local-delivery", "Arn": attributes["QueueArn"]})
+                self._deliveries.append(QueuePoller(queue_url, attributes["QueueArn"], functions))
+            if targets:
+                events.put_targets(Rule=logical_id, Targets=targets)
+        for _, props in self._resources("AWS::Lambda::EventSourceMapping"):
+            source = props["EventSourceArn"]
+            if ":sqs:" not in source or not props.get("Enabled", True):
+                continue  # the stack reads no stream; a disabled mapping reads nothing
+            self._deliveries.append(QueuePoller(
+                sqs.get_queue_url(QueueName=source.rsplit(":", 1)[-1])["QueueUrl"], source,
+                [props["FunctionName"].split(":function:")[-1]], event_source=True,
+                batch_size=min(int(props.get("BatchSize", 10)), 10),  # SQS receives 10 at most
+                report_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            ))
+
+    def _configure_queues(self, sqs) -> None:
+        """What delivery depends on of the template's queues: redrive policies, visibility timeouts (scaled)."""
+        for logical_id, props in self._resources("AWS::SQS::Queue"):
+            attributes = {"VisibilityTimeout": str(local_visibility_timeout(props.get("VisibilityTimeout", 30)))}
+            if "RedrivePolicy" in props:
+                attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+            sqs.set_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=logical_id)["QueueUrl"],
+                                     Attributes=attributes)
 
     def _deliver_events(self) -> None:
         sqs = boto3.client("sqs")
         while not self._stop.is_set():
-            for queue_url, functions in self._deliveries:
+            for poller in self._deliveries:
                 try:
-                    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-                except Exception:  # the mock is stopping
-                    return
-                for message in messages:
-                    event = json.loads(message["Body"])
-                    for function in functions:
-                        self.registry.invoke(function, event)
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    messages = sqs.receive_message(
+                        QueueUrl=poller.queue_url, MaxNumberOfMessages=poller.batch_size,
+                        AttributeNames=["All"], MessageAttributeNames=["All"],
+                    ).get("Messages", [])
+                    handled = self._invoke(poller, messages) if messages else []
+                    for message in handled:
+                        sqs.delete_message(QueueUrl=poller.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                except Exception:
+                    if self._stop.is_set():  # the mock is stopping
+                        return
+                    logging.getLogger(__name__).exception("local delivery from %s failed", poller.queue_url)
             time.sleep(0.1)
+
+    def _invoke(self, poller: QueuePoller, messages: list[dict]) -> list[dict]:
+        """Run the poller's functions on these messages; the messages to delete."""
+        if not poller.event_source:
+            for message in messages:
+                for function in poller.functions:
+                    self.registry.invoke(function, json.loads(message["Body"]))
+            return messages
+        (function,) = poller.functions
+        result, failed = self.registry.invoke(function, {"Records": [{
+            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": {name: {key[0].lower() + key[1:]: value for key, value in attribute.items()}
+                                  for name, attribute in m.get("MessageAttributes", {}).items()},
+            "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs", "eventSourceARN": poller.queue_arn,
+            "awsRegion": REGION,
+        } for m in messages]})
+        if failed:
+            return []
+        if poller.report_item_failures and isinstance(result, dict):
+            unhandled = {f.get("itemIdentifier") for f in result.get("batchItemFailures") or []}
+            return [m for m in messages if m["MessageId"] not in unhandled]
+        return messages
 
     # ------------------------------------------------------------- usage ----
     @property
     def bucket(self) -> str:
         return self.app.outputs["JobsBucket"]
+
+    def function_for_handler(self, handler_path: str) -> str:
+        """The name of the stack's function whose handler is `handler_path` (module.function)."""
+        return next(logical_id for logical_id, props in self._resources("AWS::Lambda::Function")
+                    if props.get("Handler") == handler_path)
 
     def function(self, output_name: str) -> str:
         return self.app.outputs[output_name]

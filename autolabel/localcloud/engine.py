@@ -2,13 +2,19 @@
 
 Every patch point is a private internal of moto, which is why moto is pinned
 (pyproject.toml) and tests/workflow/test_engine_patch_points.py fails loudly
-when one moves:
+when one moves (PATCH_POINTS lists them, with the signatures relied on):
   * Lambda tasks: moto's "simple" Lambda backend echoes; `invoke` is replaced
     by a dispatcher to the real handlers, in-process, returning Lambda's
     "Unhandled" error shape so Retry/Catch see the exception's class name.
   * SageMaker: moto lists it as unsupported in the interpreter; a service
     integration with .sync (create, then poll describe) is registered.
   * Time: Retry intervals and .sync polling really sleep; they are shortened.
+  * DynamoDB: each request is made atomic.
+
+Each install_* returns its patches; uninstall() takes them back out (a
+LocalCloud does so on stop()). Patches nest: while several local clouds
+run in one process, the newest one's patch is live, and when the last one is
+uninstalled, in whatever order, moto's original is back.
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.dynamodb.responses import DynamoHandler
+from moto.s3.models import S3Backend
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
@@ -150,25 +158,110 @@ class EngineLogs:
         self._propagate = logger.propagate
         logger.addHandler(self._handler)
         logger.propagate = False  # nor to the root logger's handlers, which may print
+        # The interpreter runs each execution and each waiting task in threads of its own; one that
+        # dies (moto's .sync wait raises a TypeError when its execution is stopped) goes to this
+        # file too, not to the terminal as a traceback.
+        self._excepthook = threading.excepthook
+        threading.excepthook = self._thread_died
         return self
 
+    def _thread_died(self, args) -> None:
+        if args.exc_type is SystemExit:
+            return
+        logging.getLogger(self.LOGGER).error("thread %s died", getattr(args.thread, "name", "?"),
+                                             exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
     def __exit__(self, *exc) -> None:
+        threading.excepthook = self._excepthook
         logger = logging.getLogger(self.LOGGER)
         logger.removeHandler(self._handler)
         logger.propagate = self._propagate
         self._handler.close()
 
 
+class S3WriteListener:
+    """Told of each object moto's S3 stores or removes, in the thread that asked, once it is done."""
+
+    def saved(self, bucket: str, key: str, value: bytes) -> None: ...
+
+    def deleted(self, bucket: str, key: str) -> None: ...
+
+
+# What Step Functions calls a Lambda function that did not end: its runtime crashed, ran out of
+# memory or timed out (the workflow retries it: infra/constructs/workflow.py LAMBDA_CRASHES).
+LAMBDA_CRASH = "Lambda.Unknown"
+# Where an injected crash happens (LambdaRegistry.inject): before the handler runs, at its first
+# S3 write (that object is stored, nothing after it is), or after it returned (its result is lost).
+CRASH_POINTS = ("before", "midway", "after")
+
+
+class _MidwayCrash(Exception):
+    pass
+
+
+class _CrashAtFirstWrite(S3WriteListener):
+    """Stops the handler running in the armed thread once its first S3 object is stored."""
+
+    def __init__(self) -> None:
+        self._armed = threading.local()
+
+    def arm(self) -> None:
+        self._armed.on, self._armed.crashed = True, False
+
+    def disarm(self) -> bool:
+        """Whether it crashed the handler."""
+        crashed = getattr(self._armed, "crashed", False)
+        self._armed.on = self._armed.crashed = False
+        return crashed
+
+    def saved(self, bucket: str, key: str, value: bytes) -> None:
+        if getattr(self._armed, "on", False):
+            self._armed.on, self._armed.crashed = False, True
+            raise _MidwayCrash(f"crashed after writing s3://{bucket}/{key}")
+
+
 class LambdaRegistry:
-    """Function name -> the real handler, imported from its `module.function` string."""
+    """Function name -> the real handler, imported from its `module.function` string.
+
+    Tests inject crashes (`inject`): the function's next invocations fail as Step Functions
+    sees a crashed function (LAMBDA_CRASH), at one of CRASH_POINTS each; `crashes` lists them.
+    """
 
     def __init__(self, logs: FunctionLogs | None = None):
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._logs = logs
+        self._faults: dict[str, list[str]] = {}
+        self._faults_lock = threading.Lock()
+        self._midway = _CrashAtFirstWrite()
+        self._midway_patches: Patches = ()
+        self.crashes: list[tuple[str, str]] = []  # (function, crash point) of each injected crash
 
     def register(self, function_name: str, handler_path: str) -> None:
         module_name, _, attribute = handler_path.rpartition(".")
         self._handlers[function_name] = getattr(importlib.import_module(module_name), attribute)
+
+    def inject(self, function_name: str, *points: str) -> None:
+        """The next len(points) invocations of the function crash, at these points in turn."""
+        unknown = set(points) - set(CRASH_POINTS)
+        if unknown:
+            raise ValueError(f"crash points are {CRASH_POINTS}, not {sorted(unknown)}")
+        with self._faults_lock:
+            self._faults.setdefault(function_name, []).extend(points)
+            if "midway" in points and not self._midway_patches:
+                self._midway_patches = install_s3_listener(self._midway)
+
+    def uninstall(self) -> None:
+        uninstall(self._midway_patches)
+        self._midway_patches = ()
+
+    def _next_fault(self, name: str) -> str | None:
+        with self._faults_lock:
+            pending = self._faults.get(name)
+            return pending.pop(0) if pending else None
+
+    def _crash(self, name: str, point: str, detail: str) -> tuple[dict[str, Any], bool]:
+        self.crashes.append((name, point))
+        return {"errorType": LAMBDA_CRASH, "errorMessage": f"{name} crashed ({point}: {detail}), injected"}, True
 
     def invoke(self, function_name_or_arn: str, event: Any) -> tuple[Any, bool]:
         """(result, failed); a failure result is Lambda's Unhandled error payload."""
@@ -176,19 +269,29 @@ class LambdaRegistry:
         handler = self._handlers.get(name)
         if handler is None:
             return {"errorType": "ResourceNotFoundException", "errorMessage": f"Function not found: {name}"}, True
+        fault = self._next_fault(name)
+        if fault == "before":
+            return self._crash(name, fault, "nothing ran")
         context = LambdaContext(name, function_name_or_arn)
+        if fault == "midway":
+            self._midway.arm()
         try:
-            if self._logs:
-                return self._logs.run(lambda: handler(event, context)), False
-            return handler(event, context), False
+            result = self._logs.run(lambda: handler(event, context)) if self._logs else handler(event, context)
         except Exception as error:  # the Lambda runtime reports any exception this way
+            if fault == "midway" and self._midway.disarm():
+                return self._crash(name, fault, "stopped at its first S3 write")
             return {
                 "errorType": type(error).__name__, "errorMessage": str(error),
                 "stackTrace": traceback.format_exc().splitlines(),
             }, True
+        if fault == "midway" and not self._midway.disarm():
+            return self._crash(name, fault, "it wrote nothing to S3; crashed at its end")
+        if fault == "after":
+            return self._crash(name, fault, "it ran to its end; its result was lost")
+        return result, False
 
 
-def install_lambda_dispatcher(registry: LambdaRegistry) -> None:
+def install_lambda_dispatcher(registry: LambdaRegistry) -> Patches:
     def invoke(self, function_name, qualifier, body, headers, response_headers):  # noqa: ARG001
         raw = body.decode() if isinstance(body, bytes) else body
         result, failed = registry.invoke(function_name, json.loads(raw) if raw else {})
@@ -196,7 +299,7 @@ def install_lambda_dispatcher(registry: LambdaRegistry) -> None:
             response_headers["x-amz-function-error"] = "Unhandled"
         return json.dumps(result).encode()
 
-    LambdaSimpleBackend.invoke = invoke
+    return _install("LambdaSimpleBackend.invoke", invoke)
 
 
 # --------------------------------------------------- SageMaker integration ----
@@ -213,6 +316,28 @@ def _epoch_millis(value: Any) -> Any:
     return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else str(value)
 
 
+# The service model's own errors, which the optimized integration (backed by the AWS SDK for Java)
+# names after their exception class; every other code (ThrottlingException, InternalFailure,
+# ServiceUnavailable, ValidationException) reaches a Retry as the base class. See
+# labeling/logic/sagemaker_failure.py for the names and where they come from.
+_SAGEMAKER_MODELED_ERRORS = {"ConflictException", "ResourceAlreadyExists", "ResourceInUse", "ResourceLimitExceeded",
+                             "ResourceNotFound"}
+
+
+def sagemaker_error(ex: ClientError) -> tuple[str, str]:
+    """(Error, Cause) of a failed SageMaker call, as Step Functions reports them in AWS."""
+    error = ex.response.get("Error", {})
+    code, message = error.get("Code", "Unknown"), error.get("Message", "")
+    if code in _SAGEMAKER_MODELED_ERRORS:
+        name = f"SageMaker.{code}" + ("" if code.endswith("Exception") else "Exception")
+    else:
+        name = "SageMaker.AmazonSageMakerException"
+    status = ex.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+    request = ex.response.get("ResponseMetadata", {}).get("RequestId", "local")
+    return name, (f"{message} (Service: AmazonSageMaker; Status Code: {status}; Error Code: {code}; "
+                  f"Request ID: {request}; Proxy: null)")
+
+
 class SageMakerService(StateTaskServiceCallback):
     """arn:aws:states:::sagemaker:<action>[.sync], as Step Functions runs it."""
 
@@ -227,11 +352,11 @@ class SageMakerService(StateTaskServiceCallback):
 
     def _from_error(self, env, ex):
         if isinstance(ex, ClientError):
-            name = f"SageMaker.{ex.response['Error']['Code']}"
+            name, cause = sagemaker_error(ex)
             return FailureEvent(
                 env=env, error_name=CustomErrorName(name), event_type=HistoryEventType.TaskFailed,
                 event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
-                    error=name, cause=ex.response["Error"]["Message"],
+                    error=name, cause=cause,
                     resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type())),
             )
         return super()._from_error(env=env, ex=ex)
@@ -277,9 +402,9 @@ def _service_for(service_name: str):
     return _original_service_for(service_name)
 
 
-def install_sagemaker_integration() -> None:
+def install_sagemaker_integration() -> Patches:
     # state_task_factory imported the factory function by name: patch it there.
-    state_task_factory.state_task_service_for = _service_for
+    return _install("state_task_factory.state_task_service_for", _service_for)
 
 
 # -------------------------------------------------------------------- time ----
@@ -296,9 +421,9 @@ class _ScaledSleep:
         time.sleep(seconds * self.scale)
 
 
-def install_fast_time(retry_scale: float = 0.01, sync_poll_seconds: float = 0.2) -> None:
-    retrier_decl.time = _ScaledSleep(retry_scale)
-    state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = sync_poll_seconds
+def install_fast_time(retry_scale: float = 0.01, sync_poll_seconds: float = 0.2) -> Patches:
+    return (*_install("retrier_decl.time", _ScaledSleep(retry_scale)),
+            *_install("state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK", sync_poll_seconds))
 
 
 # ---------------------------------------------------------------- dynamodb ----
@@ -312,21 +437,169 @@ def _atomic_call_action(self):
         return _MOTO_DYNAMODB_CALL_ACTION(self)
 
 
-def install_atomic_dynamodb() -> None:
+def install_atomic_dynamodb() -> Patches:
     """Each DynamoDB request atomic, as DynamoDB's are. moto's are not when threads race (workers
     answering at once through the gateway): a transaction that fails its condition restores a deep
     copy of the whole table, undoing what other requests wrote meanwhile, a counted answer included."""
-    DynamoHandler.call_action = _atomic_call_action
+    return _install("DynamoHandler.call_action", _atomic_call_action)
 
 
+# ------------------------------------------------------------ patch points ----
+
+
+@dataclass(frozen=True)
+class PatchPoint:
+    """A private internal of moto that the engine replaces (patched) or builds on (subclasses, calls)."""
+
+    module: str  # the moto module that holds it
+    path: str  # from the module: "name" or "Class.attribute"
+    parameters: tuple[str, ...] | None  # the signature the engine relies on; None: not a function
+    patched: bool = True
+
+    @property
+    def attribute(self) -> str:
+        return self.path.rpartition(".")[2]
+
+    def owner(self) -> Any:
+        """The module or class whose attribute this is."""
+        owner: Any = importlib.import_module(self.module)
+        for part in self.path.split(".")[:-1]:
+            owner = getattr(owner, part)
+        return owner
+
+    def live(self) -> Any:
+        """What moto uses now: the original, or the newest patch installed."""
+        return getattr(self.owner(), self.attribute)
+
+
+# The modules are named through the imports above, so that a moved one fails at import.
+_CALLBACK = state_task_service_callback.__name__
+_SERVICE_ARGS = ("self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials")
 PATCH_POINTS = {
-    "moto.awslambda_simple.models.LambdaSimpleBackend.invoke": lambda: LambdaSimpleBackend.invoke,
-    "state_task_factory.state_task_service_for": lambda: state_task_factory.state_task_service_for,
-    "state_task_service_factory.state_task_service_for": lambda: state_task_service_factory.state_task_service_for,
-    "StateTaskServiceCallback._build_sync_resolver": lambda: StateTaskServiceCallback._build_sync_resolver,
-    "StateTaskServiceCallback._eval_service_task": lambda: StateTaskServiceCallback._eval_service_task,
-    "retrier_decl.time": lambda: retrier_decl.time.sleep,
-    "state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK":
-        lambda: state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK,
-    "moto.dynamodb.responses.DynamoHandler.call_action": lambda: _MOTO_DYNAMODB_CALL_ACTION,
+    "LambdaSimpleBackend.invoke": PatchPoint(
+        LambdaSimpleBackend.__module__, "LambdaSimpleBackend.invoke",
+        ("self", "function_name", "qualifier", "body", "headers", "response_headers")),
+    "state_task_factory.state_task_service_for": PatchPoint(
+        state_task_factory.__name__, "state_task_service_for", ("service_name",)),
+    "state_task_service_factory.state_task_service_for": PatchPoint(  # called for every other service
+        state_task_service_factory.__name__, "state_task_service_for", ("service_name",), patched=False),
+    "StateTaskServiceCallback._build_sync_resolver": PatchPoint(  # SageMakerService overrides these three
+        _CALLBACK, "StateTaskServiceCallback._build_sync_resolver", _SERVICE_ARGS, patched=False),
+    "StateTaskServiceCallback._eval_service_task": PatchPoint(
+        _CALLBACK, "StateTaskServiceCallback._eval_service_task", _SERVICE_ARGS, patched=False),
+    "StateTaskServiceCallback._from_error": PatchPoint(
+        _CALLBACK, "StateTaskServiceCallback._from_error", ("self", "env", "ex"), patched=False),
+    "retrier_decl.time": PatchPoint(  # the module `time`, whose sleep() the retrier calls
+        retrier_decl.__name__, "time", None),
+    "state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK": PatchPoint(
+        _CALLBACK, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", None),
+    "DynamoHandler.call_action": PatchPoint(DynamoHandler.__module__, "DynamoHandler.call_action", ("self",)),
+    # Every stored object comes through put_object (a PUT, a copy, a completed multipart upload)
+    # and every removed one through delete_object (DeleteObjects calls it per key).
+    "S3Backend.put_object": PatchPoint(S3Backend.__module__, "S3Backend.put_object", (
+        "self", "bucket_name", "key_name", "value", "storage", "etag", "multipart", "encryption", "kms_key_id",
+        "bucket_key_enabled", "lock_mode", "lock_legal_status", "lock_until", "checksum_value", "request_method",
+        "disable_notification")),
+    "S3Backend.delete_object": PatchPoint(S3Backend.__module__, "S3Backend.delete_object", (
+        "self", "bucket_name", "key_name", "version_id", "bypass")),
 }
+
+
+class Patch:
+    """One installed replacement of a patch point's attribute; compared by identity."""
+
+    def __init__(self, name: str, value: Any):
+        self.name, self.value = name, value
+
+    def __repr__(self) -> str:
+        return f"Patch({self.name!r})"
+
+
+Patches = tuple[Patch, ...]
+
+# Saved at import, before any install: the value, and whether the owner held it itself
+# (a method inherited from a base class is deleted again, not copied onto the subclass).
+ORIGINALS: dict[str, Any] = {name: point.live() for name, point in PATCH_POINTS.items()}
+_OWN_ORIGINALS = {name: point.attribute in vars(point.owner()) for name, point in PATCH_POINTS.items()}
+_installed: dict[str, list[Patch]] = {}  # patch point -> its installed patches, oldest first
+_patch_lock = threading.RLock()
+
+
+def _apply(name: str) -> None:
+    point = PATCH_POINTS[name]
+    owner, attribute = point.owner(), point.attribute
+    if _installed.get(name):
+        setattr(owner, attribute, _installed[name][-1].value)
+    elif _OWN_ORIGINALS[name]:
+        setattr(owner, attribute, ORIGINALS[name])
+    elif attribute in vars(owner):
+        delattr(owner, attribute)
+
+
+def _install(name: str, value: Any) -> Patches:
+    if not PATCH_POINTS[name].patched:
+        raise ValueError(f"{name} is built on, not patched")
+    patch = Patch(name, value)
+    with _patch_lock:
+        _installed.setdefault(name, []).append(patch)
+        _apply(name)
+    return (patch,)
+
+
+def uninstall(patches: Iterable[Patch]) -> None:
+    """Take these patches out; a patch point none is left on gets moto's original back. Idempotent."""
+    with _patch_lock:
+        for patch in patches:
+            if isinstance(patch, _ListenerPatch):
+                patch.remove()
+                continue
+            stack = _installed.get(patch.name, [])
+            if any(p is patch for p in stack):
+                stack[:] = [p for p in stack if p is not patch]
+                _apply(patch.name)
+
+
+def installed_patches() -> Patches:
+    """Every patch installed and not yet uninstalled, oldest first per patch point."""
+    with _patch_lock:
+        return tuple(p for stack in _installed.values() for p in stack)
+
+
+# --------------------------------------------------------------- S3 writes ----
+
+
+_s3_listeners: list[S3WriteListener] = []
+
+
+def _put_object(self, bucket_name, key_name, value, *args, **kwargs):
+    stored = ORIGINALS["S3Backend.put_object"](self, bucket_name, key_name, value, *args, **kwargs)
+    for listener in list(_s3_listeners):
+        listener.saved(bucket_name, key_name, value)
+    return stored
+
+
+def _delete_object(self, bucket_name, key_name, *args, **kwargs):
+    result = ORIGINALS["S3Backend.delete_object"](self, bucket_name, key_name, *args, **kwargs)
+    for listener in list(_s3_listeners):
+        listener.deleted(bucket_name, key_name)
+    return result
+
+
+def install_s3_listener(listener: S3WriteListener) -> Patches:
+    """Tell `listener` of every S3 write; uninstall the patches returned to stop."""
+    with _patch_lock:
+        _s3_listeners.append(listener)
+        patches = _install("S3Backend.put_object", _put_object) + _install("S3Backend.delete_object", _delete_object)
+    return patches + (_ListenerPatch(listener),)
+
+
+class _ListenerPatch(Patch):
+    """Uninstalled with the patches: takes the listener out."""
+
+    def __init__(self, listener: S3WriteListener):
+        super().__init__("S3 write listener", listener)
+        self.listener = listener
+
+    def remove(self) -> None:
+        if self.listener in _s3_listeners:
+            _s3_listeners.remove(self.listener)

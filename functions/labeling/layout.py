@@ -72,6 +72,11 @@ class JobLayout:
     def label_categories(self) -> str:
         return self.prefix + LABEL_CATEGORIES
 
+    # the run's progress, for a resume (labeling.dal.checkpoints): beside the output, not in it
+    @property
+    def checkpoint(self) -> str:
+        return self.prefix + "resume/checkpoint.json"
+
     # outputs, Ground Truth's layout
     @property
     def output_manifest(self) -> str:
@@ -106,8 +111,9 @@ class JobLayout:
         return self.output + f"activelearning/{self.iteration(k)}/human-batch.jsonl"
 
     def pool(self, k: int) -> str:
-        """Items still unlabeled and not in iteration k's human batch."""
-        return self.output + f"activelearning/{self.iteration(k)}/pool.jsonl"
+        """Items still unlabeled and not in iteration k's human batch: a folder of shards, part-00000.jsonl
+        on (labeling.dal.shards), one per transform instance."""
+        return self.output + f"activelearning/{self.iteration(k)}/pool/"
 
     def remaining(self, k: int) -> str:
         """Pool items the model of iteration k did not label, with their ambiguity."""
@@ -153,7 +159,8 @@ class JobLayout:
         return self.output + f"training/{self.iteration(k)}/train/train.jsonl"
 
     def validation_data(self, k: int) -> str:
-        return self.output + f"training/{self.iteration(k)}/validation/validation.jsonl"
+        """A folder of shards, as the pool (labeling.dal.shards)."""
+        return self.output + f"training/{self.iteration(k)}/validation/"
 
     def model_output(self) -> str:
         return self.output + "training/models/"

@@ -1,5 +1,6 @@
-"""The Lambda functions: one code asset (functions/), the public Powertools layer, and a
-plotting layer (matplotlib) for the one function that draws the report's plot."""
+"""The Lambda functions: one code asset (functions/), the public Powertools layer, a JSON layer
+(orjson, for the steps that stream manifests) on every function, and a plotting layer (matplotlib)
+for the functions that draw the report's plot."""
 
 import subprocess
 import sys
@@ -26,6 +27,9 @@ PLOTTING_LAYER_DIR = Path(__file__).resolve().parent.parent / "layers" / "plotti
 # Lambda's python3.14 runtime is Amazon Linux 2023 (glibc 2.34). pip does not widen a
 # manylinux_2_x platform to older glibcs, so every one from 2.34 down is named.
 LAMBDA_PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(34, 16, -1)] + ["manylinux2014_x86_64"]
+# requirements.txt of the JSON layer (orjson: logic/jsonl.py reads and writes lines with it), pinned as
+# pyproject.toml pins it; every function carries it.
+JSON_LAYER_DIR = Path(__file__).resolve().parent.parent / "layers" / "json"
 # matplotlib writes its font cache here; the function's home directory is read-only.
 MATPLOTLIB_CONFIG_DIR = "/tmp/matplotlib"
 
@@ -59,7 +63,13 @@ class _LocalPip:
 
 
 def plotting_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
-    """matplotlib and its dependencies under python/, where Lambda puts layers on sys.path.
+    """matplotlib and its dependencies under python/, where Lambda puts layers on sys.path."""
+    return requirements_layer(scope, construct_id, PLOTTING_LAYER_DIR,
+                              "matplotlib for the report's accuracy-coverage plot (WriteOutput)")
+
+
+def requirements_layer(scope: Construct, construct_id: str, folder: Path, description: str) -> lambda_.LayerVersion:
+    """The packages of folder/requirements.txt under python/, where Lambda puts layers on sys.path.
 
     Bundled when the app is synthesized for deployment (`cdk synth` / `cdk deploy`); the
     local cloud and the tests synthesize with bundling skipped (context aws:cdk:bundling-stacks
@@ -67,8 +77,8 @@ def plotting_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
     """
     return lambda_.LayerVersion(
         scope, construct_id,
-        code=lambda_.Code.from_asset(str(PLOTTING_LAYER_DIR), bundling=BundlingOptions(
-            local=_LocalPip(PLOTTING_LAYER_DIR / "requirements.txt"),
+        code=lambda_.Code.from_asset(str(folder), bundling=BundlingOptions(
+            local=_LocalPip(folder / "requirements.txt"),
             image=PYTHON_RUNTIME.bundling_image,
             platform="linux/amd64",
             command=["pip", "install", "--no-cache-dir", "--no-compile",
@@ -76,7 +86,7 @@ def plotting_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
         )),
         compatible_runtimes=[PYTHON_RUNTIME],
         compatible_architectures=[lambda_.Architecture.X86_64],
-        description="matplotlib for the report's accuracy-coverage plot (WriteOutput)",
+        description=description,
     )
 
 
@@ -99,6 +109,8 @@ class LabelingFunctions(Construct):
             **environment,
         }
         self.plotting_layer = plotting_layer(self, "PlottingLayer")
+        self.json_layer = requirements_layer(self, "JsonLayer", JSON_LAYER_DIR,
+                                             "orjson for reading and writing JSON Lines (logic/jsonl.py)")
         self.all: list[lambda_.Function] = []
 
     def function(self, construct_id: str, handler: str, *, timeout: Duration | None = None,
@@ -109,7 +121,7 @@ class LabelingFunctions(Construct):
             architecture=lambda_.Architecture.X86_64,
             handler=handler,
             code=self.code,
-            layers=[self.layer],
+            layers=[self.layer, self.json_layer],
             timeout=timeout or STREAMING_TIMEOUT,
             memory_size=memory_mb,
             tracing=lambda_.Tracing.ACTIVE,

@@ -1,5 +1,8 @@
 """The labeling loop as a Step Functions state machine; reads like ARCHITECTURE.md's diagram.
 
+StartOrResume? -> ValidateJob (an upload: {"bucket", "key"})
+               -> ResumeJob -> ResumeAt (a resume: {"resume": {"bucket", "job"}}): the state after
+                  the run's last checkpoint (logic/resume.py), given the checkpoint's state
 ValidateJob -> SelectSample -> HumanLabeling -> ConsolidateAnnotations -> TrainModel?
   -> TaskType -> Train -> CreateModel -> TransformValidation -> TransformPool   (per task type)
   -> ComputeThreshold -> ApplyThreshold -> SelectAmbiguous -> MoreToLabel? -> HumanLabeling | WriteOutput
@@ -21,6 +24,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.constructs.models import ModelImage
+from labeling.logic import sagemaker_failure
+from labeling.logic.resume import RESUME_STATES
 from labeling.task_types import TASK_TYPES
 
 # How long a human batch may wait for its answers: the job's TaskAvailabilityLifetimeInSeconds
@@ -29,6 +34,11 @@ from labeling.task_types import TASK_TYPES
 # its catcher sends to RecordFailure like any other failure.
 TASK_AVAILABILITY_PATH = "$.job.settings.TaskAvailabilityLifetimeInSeconds"
 JOB_TIMEOUT = Duration.days(90)
+# What a Lambda task's failure is called when the function itself did not end: the runtime
+# crashed or ran out of memory (Lambda.Unknown) or the function timed out (Sandbox.Timedout).
+# Every step is safe to run again (logic/resume.py), so these are retried; a handler's own
+# error (bad input, a bug) is not, since running it again gives the same error.
+LAMBDA_CRASHES = ["Lambda.Unknown", "Sandbox.Timedout"]
 
 
 def _instance(name: str) -> ec2.InstanceType:
@@ -56,11 +66,21 @@ INVOCATIONS_TIMEOUT_SECONDS = 3600
 
 
 class TransformJobWithTimeout(tasks.SageMakerCreateTransformJob):
-    """createTransformJob with ModelClientConfig, which the CDK's L2 task has no property for."""
+    """createTransformJob with ModelClientConfig, which the CDK's L2 task has no property for, and
+    TransformResources.InstanceCount read from the state (`instance_count_path`): the L2 task takes
+    a number only. SageMaker spreads a transform over instances by input object, so the count
+    comes with the shards its input was written as (labeling/logic/sagemaker_step.py)."""
+
+    def __init__(self, scope, construct_id, *, instance_count_path: str, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        self._instance_count_path = instance_count_path
 
     def to_state_json(self, *args, **kwargs):
         state = super().to_state_json(*args, **kwargs)
         state["Parameters"]["ModelClientConfig"] = {"InvocationsTimeoutInSeconds": INVOCATIONS_TIMEOUT_SECONDS}
+        resources = state["Parameters"]["TransformResources"]
+        resources.pop("InstanceCount", None)
+        resources["InstanceCount.$"] = self._instance_count_path
         return state
 
 
@@ -87,6 +107,8 @@ class LabelingWorkflow(Construct):
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.at(TASK_AVAILABILITY_PATH),
         ))
+        human_labeling.add_retry(errors=LAMBDA_CRASHES, interval=Duration.seconds(2), backoff_rate=2, max_attempts=3,
+                                 jitter_strategy=sfn.JitterType.FULL)
         consolidate = self._lambda("ConsolidateAnnotations", functions["consolidate_annotations"])
         compute_threshold = self._lambda("ComputeThreshold", functions["compute_threshold"])
         apply_threshold = self._lambda("ApplyThreshold", functions["apply_threshold"])
@@ -104,7 +126,8 @@ class LabelingWorkflow(Construct):
             cause="this deployment has no model container for the job's task type",
         ))
 
-        write_output.next(sfn.Succeed(self, "JobComplete"))
+        job_complete = sfn.Succeed(self, "JobComplete")
+        write_output.next(job_complete)
         stopped = sfn.Pass(
             self, "StoppingConditionMet",
             comment="A stopping condition in job.json ended the job ($.stopReason names it); "
@@ -123,7 +146,22 @@ class LabelingWorkflow(Construct):
         train_model.otherwise(select_ambiguous)
 
         compute_threshold.next(apply_threshold).next(select_ambiguous).next(more_to_label)
-        definition = validate.next(select_sample).next(human_labeling).next(consolidate).next(train_model)
+        validate.next(select_sample).next(human_labeling).next(consolidate).next(train_model)
+
+        resume_at = sfn.Choice(self, "ResumeAt", output_path="$.state")
+        targets = {
+            "ValidateJob": validate, "SelectSample": select_sample, "HumanLabeling": human_labeling,
+            "TrainModel?": train_model, "ApplyThreshold": apply_threshold, "SelectAmbiguous": select_ambiguous,
+            "MoreToLabel?": more_to_label, "JobComplete": job_complete,
+        }
+        for name in RESUME_STATES:
+            resume_at.when(sfn.Condition.string_equals("$.resumeAt", name), targets[name])
+        resume_at.otherwise(sfn.Fail(self, "NotResumable", error="NotResumable",
+                                     cause="ResumeJob named a state this workflow cannot resume at"))
+        definition = sfn.Choice(self, "StartOrResume?")
+        definition.when(sfn.Condition.is_present("$.resume"),
+                        self._lambda("ResumeJob", functions["resume_job"]).next(resume_at))
+        definition.otherwise(validate)
 
         log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
         self.state_machine = sfn.StateMachine(
@@ -142,15 +180,65 @@ class LabelingWorkflow(Construct):
         task = tasks.LambdaInvoke(
             self, state_name, lambda_function=fn, payload_response_only=True, retry_on_service_exceptions=True,
         )
+        task.add_retry(errors=LAMBDA_CRASHES, interval=Duration.seconds(2), backoff_rate=2, max_attempts=3,
+                       jitter_strategy=sfn.JitterType.FULL)
         if state_name != "RecordFailure":
             self._catching(task)
         return task
 
     def _sagemaker_branch(self, name: str, image: ModelImage) -> sfn.IChainable:
+        """Train, CreateModel, TransformValidation, TransformPool, each retried as
+        labeling/logic/sagemaker_failure.py decides (its docstring says why):
+          * a SageMaker API error of the create call or of polling (throttling, internal errors,
+            service unavailable: SageMaker.AmazonSageMakerException) by a Retry with backoff;
+          * a job that ended Failed with a CapacityError or an InternalServerError by a Catch of
+            States.TaskFailed into `CapacityOrInternal?-<state>`, which waits, names the job anew
+            (job names are SageMaker's for good) and runs it again; any other failed job (the
+            container's error) and a ResourceLimitExceeded go to RecordFailure at once.
+        """
         table, role = TASK_TYPES[name], self._sagemaker_role
-        train = self._catching(tasks.SageMakerCreateTrainingJob(
+
+        def job_name(path: str, job: str) -> str:
+            return sfn.JsonPath.format("{}{}", sfn.JsonPath.string_at(path),
+                                       sfn.JsonPath.string_at(f"$.sagemaker.retries.{job}.suffix"))
+
+        def retried(task: sfn.TaskStateBase, job: str | None = None) -> sfn.TaskStateBase:
+            task.add_retry(
+                errors=sagemaker_failure.RETRIED_API_ERRORS,
+                interval=Duration.seconds(sagemaker_failure.API_RETRY_INTERVAL_SECONDS),
+                backoff_rate=sagemaker_failure.API_RETRY_BACKOFF_RATE,
+                max_attempts=sagemaker_failure.API_RETRY_MAX_ATTEMPTS,
+                max_delay=Duration.seconds(sagemaker_failure.API_RETRY_MAX_DELAY_SECONDS),
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            if job:
+                retry = f"$.sagemaker.retries.{job}"
+                state = task.node.id
+                again = sfn.Wait(self, f"WaitToRetry-{state}", time=sfn.WaitTime.seconds_path(f"{retry}.waitSeconds"))
+                again.next(sfn.Pass(
+                    self, f"NameRetry-{state}", result_path=retry,
+                    comment="the failed job keeps its name: the next one is named <name>-c<attempt>",
+                    parameters={
+                        "attempt": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{retry}.attempt"), 1),
+                        "suffix": sfn.JsonPath.format(
+                            "-c{}", sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{retry}.attempt"), 1)),
+                        "waitSeconds": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"{retry}.waitSeconds"),
+                                                             sfn.JsonPath.number_at(f"{retry}.waitSeconds")),
+                    },
+                )).next(task)
+                decide = sfn.Choice(self, f"CapacityOrInternal?-{state}")
+                decide.when(sfn.Condition.and_(
+                    sfn.Condition.number_less_than(f"{retry}.attempt", sagemaker_failure.JOB_RETRY_MAX_ATTEMPTS),
+                    sfn.Condition.or_(*[sfn.Condition.string_matches("$.error.Cause", pattern)
+                                        for pattern in sagemaker_failure.RETRIED_FAILURE_PATTERNS]),
+                ), again)
+                decide.otherwise(self._catch_to)
+                task.add_catch(decide, errors=["States.TaskFailed"], result_path="$.error")
+            return self._catching(task)
+
+        train = retried(tasks.SageMakerCreateTrainingJob(
             self, f"Train-{name}",
-            training_job_name=sfn.JsonPath.string_at("$.sagemaker.trainingJobName"),
+            training_job_name=job_name("$.sagemaker.trainingJobName", "training"),
             algorithm_specification=tasks.AlgorithmSpecification(
                 training_image=image.training, training_input_mode=tasks.InputMode.FILE),
             hyperparameters={"label_count": sfn.JsonPath.string_at("$.sagemaker.labelCount")},
@@ -173,8 +261,8 @@ class LabelingWorkflow(Construct):
                 "modelArtifacts": sfn.JsonPath.string_at("$.ModelArtifacts.S3ModelArtifacts"),
             },
             result_path="$.training",
-        ))
-        create_model = self._catching(tasks.SageMakerCreateModel(
+        ), "training")
+        create_model = retried(tasks.SageMakerCreateModel(
             self, f"CreateModel-{name}",
             model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),
             primary_container=tasks.ContainerDefinition(
@@ -185,9 +273,9 @@ class LabelingWorkflow(Construct):
         ))
         chain = train.next(create_model)
         for part, step in (("Validation", "validation"), ("Pool", "pool")):
-            chain = chain.next(self._catching(TransformJobWithTimeout(
+            chain = chain.next(retried(TransformJobWithTimeout(
                 self, f"Transform{part}-{name}",
-                transform_job_name=sfn.JsonPath.string_at(f"$.sagemaker.{step}TransformJobName"),
+                transform_job_name=job_name(f"$.sagemaker.{step}TransformJobName", step),
                 model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),
                 transform_input=tasks.TransformInput(
                     transform_data_source=tasks.TransformDataSource(s3_data_source=tasks.TransformS3DataSource(
@@ -199,11 +287,12 @@ class LabelingWorkflow(Construct):
                     accept="application/jsonlines", assemble_with=tasks.AssembleWith.LINE),
                 transform_resources=tasks.TransformResources(
                     instance_count=1, instance_type=_instance(table.inference_instance)),
+                instance_count_path=f"$.sagemaker.{step}InstanceCount",
                 batch_strategy=tasks.BatchStrategy.MULTI_RECORD,
                 max_payload=Size.mebibytes(_max_payload_mb(table)),
                 role=role,
                 integration_pattern=sfn.IntegrationPattern.RUN_JOB,
                 result_selector=_run_times("$.TransformStartTime", "$.TransformEndTime"),
                 result_path=f"$.{step}Transform",
-            )))
+            ), step))
         return chain

@@ -5,12 +5,13 @@ from __future__ import annotations
 from autolabel.localcloud.asl import iter_states
 from infra.constructs.functions import LAMBDA_PLATFORMS, PLOTTING_LAYER_DIR, PYTHON_RUNTIME, pip_for_lambda
 from infra.constructs.models import available_task_types
+from labeling.logic.resume import RESUME_STATES
 from labeling.task_types import TASK_TYPES
 
 LOOP_STATES = {
     "ValidateJob", "SelectSample", "HumanLabeling", "ConsolidateAnnotations", "TrainModel?", "TaskType",
     "ComputeThreshold", "ApplyThreshold", "SelectAmbiguous", "MoreToLabel?", "WriteOutput", "RecordFailure",
-    "JobFailed", "JobComplete",
+    "JobFailed", "JobComplete", "StartOrResume?", "ResumeJob", "ResumeAt",
 }
 
 
@@ -21,10 +22,29 @@ def _resources(template, resource_type):
 def test_every_state_of_the_loop_is_in_the_state_machine(asl):
     names = {name for name, _ in iter_states(asl)}
     assert LOOP_STATES <= names
-    assert asl["StartAt"] == "ValidateJob"
+    assert asl["StartAt"] == "StartOrResume?"
+    start = asl["States"]["StartOrResume?"]
+    assert start["Default"] == "ValidateJob"  # an upload starts the loop; {"resume": ...} resumes it
+    assert [rule["Next"] for rule in start["Choices"]] == ["ResumeJob"]
     for task_type in available_task_types():
         assert {f"Train-{task_type}", f"CreateModel-{task_type}", f"TransformValidation-{task_type}",
                 f"TransformPool-{task_type}"} <= names
+
+
+def test_a_resume_can_go_on_at_every_state_a_checkpoint_names(asl):
+    choices = asl["States"]["ResumeAt"]["Choices"]
+    assert {rule["StringEquals"]: rule["Next"] for rule in choices} == {name: name for name in RESUME_STATES}
+    assert asl["States"]["ResumeAt"]["OutputPath"] == "$.state"
+
+
+def test_lambda_steps_are_retried_when_the_function_crashes_not_when_it_raises(asl):
+    states = dict(iter_states(asl))
+    for name in ("ValidateJob", "SelectSample", "HumanLabeling", "ConsolidateAnnotations", "ApplyThreshold",
+                 "SelectAmbiguous", "WriteOutput", "ResumeJob"):
+        crash_retries = [r for r in states[name]["Retry"] if "Lambda.Unknown" in r["ErrorEquals"]]
+        assert crash_retries and crash_retries[0]["ErrorEquals"] == ["Lambda.Unknown", "Sandbox.Timedout"], name
+        assert all("States.ALL" not in r["ErrorEquals"] and "States.TaskFailed" not in r["ErrorEquals"]
+                   for r in states[name]["Retry"]), name
 
 
 def test_every_task_type_ships_its_container():
@@ -53,6 +73,51 @@ def test_sagemaker_steps_pin_exactly_the_instances_of_the_task_type_table(asl):
     }
     allowed = {t.training_instance for t in TASK_TYPES.values()} | {t.inference_instance for t in TASK_TYPES.values()}
     assert pinned <= allowed
+
+
+def test_sagemaker_api_errors_are_retried_with_backoff_and_failed_jobs_only_for_capacity(asl):
+    """labeling/logic/sagemaker_failure.py: throttling and internal errors of the API by a Retry; a job that
+    ended Failed only for a CapacityError or InternalServerError, under a new name; never a container's error."""
+    from labeling.logic import sagemaker_failure
+
+    states = dict(iter_states(asl))
+    jobs = [name for name in states if name.startswith(("Train-", "TransformValidation-", "TransformPool-"))]
+    assert len(jobs) == 3 * len(available_task_types())
+    for name in [*jobs, *(n for n in states if n.startswith("CreateModel-"))]:
+        (retry,) = states[name]["Retry"]
+        assert retry == {"ErrorEquals": ["SageMaker.AmazonSageMakerException", "SageMaker.SageMakerException"],
+                         "IntervalSeconds": 5, "MaxAttempts": 6, "BackoffRate": 2, "MaxDelaySeconds": 300,
+                         "JitterStrategy": "FULL"}, name
+        assert not any("States.TaskFailed" in r["ErrorEquals"] or "States.ALL" in r["ErrorEquals"]
+                       for r in states[name]["Retry"])
+    for name in jobs:
+        first, last = states[name]["Catch"]
+        assert first == {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error",
+                         "Next": f"CapacityOrInternal?-{name}"}
+        assert last["Next"] == "RecordFailure" and last["ErrorEquals"] == ["States.ALL"]
+        decide = states[f"CapacityOrInternal?-{name}"]
+        assert decide["Default"] == "RecordFailure"
+        (choice,) = decide["Choices"]
+        limit, reasons = choice["And"]
+        assert limit["NumericLessThan"] == sagemaker_failure.JOB_RETRY_MAX_ATTEMPTS
+        assert {c["StringMatches"] for c in reasons["Or"]} == set(sagemaker_failure.RETRIED_FAILURE_PATTERNS)
+        assert not any("AlgorithmError" in c["StringMatches"] for c in reasons["Or"])
+        assert states[choice["Next"]]["Type"] == "Wait"
+        rename = states[states[choice["Next"]]["Next"]]
+        assert rename["Type"] == "Pass" and rename["Next"] == name
+        name_key = "TrainingJobName.$" if name.startswith("Train-") else "TransformJobName.$"
+        assert states[name]["Parameters"][name_key].startswith("States.Format('{}{}', $.sagemaker.")
+
+
+def test_transforms_run_on_as_many_instances_as_their_input_has_shards(asl):
+    states = dict(iter_states(asl))
+    for task_type in available_task_types():
+        for part, step in (("Validation", "validation"), ("Pool", "pool")):
+            resources = states[f"Transform{part}-{task_type}"]["Parameters"]["TransformResources"]
+            assert resources["InstanceCount.$"] == f"$.sagemaker.{step}InstanceCount"
+            assert "InstanceCount" not in resources
+            data = states[f"Transform{part}-{task_type}"]["Parameters"]["TransformInput"]["DataSource"]
+            assert data["S3DataSource"] == {"S3Uri.$": f"$.sagemaker.{step}DataUri", "S3DataType": "S3Prefix"}
 
 
 def test_human_labeling_waits_for_the_task_token(asl):
@@ -86,20 +151,51 @@ def test_loop_goes_back_to_human_labeling_until_nothing_is_left(asl):
     assert more["Default"] == "WriteOutput"
 
 
+def _upload_rule(template) -> dict:
+    (rule,) = [rule for rule in _resources(template, "AWS::Events::Rule").values()
+               if rule["Properties"]["EventPattern"]["source"] == ["aws.s3"]]
+    return rule
+
+
 def test_manifest_upload_triggers_the_start_job_function(template):
-    (rule,) = _resources(template, "AWS::Events::Rule").values()
+    rule = _upload_rule(template)
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"]["key"] == [{"suffix": "/input.manifest"}]
     buckets = _resources(template, "AWS::S3::Bucket")
     jobs_bucket = next(lid for lid in buckets if lid.startswith("StorageJobs"))
     assert pattern["detail"]["bucket"]["name"] == [{"Ref": jobs_bucket}]
+    # The rule puts the event on a queue (infra/constructs/trigger.py), which StartJob reads.
     (target,) = rule["Properties"]["Targets"]
-    start_job = target["Arn"]["Fn::GetAtt"][0]
+    uploads = target["Arn"]["Fn::GetAtt"][0]
+    assert template["Resources"][uploads]["Type"] == "AWS::SQS::Queue"
+    (mapping,) = [m["Properties"] for m in _resources(template, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [uploads, "Arn"]}]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    start_job = mapping["FunctionName"]["Ref"]
     function = template["Resources"][start_job]["Properties"]
     assert function["Handler"] == "labeling.handlers.start_job.handler"
     machine = next(iter(_resources(template, "AWS::StepFunctions::StateMachine")))
     assert function["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": machine}
+
+
+
+def test_an_upload_that_starts_no_job_waits_in_the_dead_letter_queue(template):
+    """Issue 11: StartJob failing (or EventBridge failing to deliver) must not lose the event."""
+    rule = _upload_rule(template)
+    (target,) = rule["Properties"]["Targets"]
+    queues = _resources(template, "AWS::SQS::Queue")
+    uploads = queues[target["Arn"]["Fn::GetAtt"][0]]["Properties"]
+    dead_letters = uploads["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [dead_letters, "Arn"]}
+    assert uploads["RedrivePolicy"]["maxReceiveCount"] >= 5  # AWS's advice for a Lambda event source
+    start_job = next(f["Properties"] for f in _resources(template, "AWS::Lambda::Function").values()
+                     if f["Properties"].get("Handler") == "labeling.handlers.start_job.handler")
+    assert uploads["VisibilityTimeout"] >= 6 * start_job["Timeout"]
+    assert queues[dead_letters]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    for props in (uploads, queues[dead_letters]["Properties"]):
+        assert props["SqsManagedSseEnabled"] is True
+    assert template["Outputs"]["UploadDeadLetterQueue"]["Value"] == {"Ref": dead_letters}
 
 
 def test_buckets_are_encrypted_private_and_tls_only(template):
@@ -119,7 +215,7 @@ def test_buckets_are_encrypted_private_and_tls_only(template):
 def test_functions_use_powertools_layer_and_tracing(template):
     ours = {lid: f for lid, f in _resources(template, "AWS::Lambda::Function").items()
             if f["Properties"].get("Handler", "").startswith("labeling.")}
-    assert len(ours) == 11  # 9 workflow functions, StartJob and TaskApi
+    assert len(ours) == 13  # 10 workflow functions, StartJob, RecordStop and TaskApi
     for lid, function in ours.items():
         props = function["Properties"]
         layer = props["Layers"][0]
@@ -182,15 +278,31 @@ def _plotting_layer(template) -> tuple[str, dict]:
     return layer
 
 
-def test_only_write_output_carries_the_plotting_layer(template):
+def test_a_stopped_execution_writes_its_outputs_through_record_stop(template):
+    (rule,) = [rule for rule in _resources(template, "AWS::Events::Rule").values()
+               if rule["Properties"]["EventPattern"]["source"] == ["aws.states"]]
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["status"] == ["ABORTED", "TIMED_OUT"]
+    (machine,) = _resources(template, "AWS::StepFunctions::StateMachine")
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine}]
+    (target,) = rule["Properties"]["Targets"]
+    function = template["Resources"][target["Arn"]["Fn::GetAtt"][0]]["Properties"]
+    assert function["Handler"] == "labeling.handlers.record_stop.handler"
+
+
+def test_only_the_functions_that_write_reports_carry_the_plotting_layer(template):
     layer_id, layer = _plotting_layer(template)
     assert layer["Properties"]["CompatibleRuntimes"] == [PYTHON_RUNTIME.name]
     assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
     ours = {f["Properties"]["Handler"]: f["Properties"] for f in _resources(template, "AWS::Lambda::Function").values()
             if f["Properties"].get("Handler", "").startswith("labeling.")}
     with_layer = {handler for handler, props in ours.items() if {"Ref": layer_id} in props["Layers"]}
-    assert with_layer == {WRITE_OUTPUT}
-    assert ours[WRITE_OUTPUT]["Environment"]["Variables"]["MPLCONFIGDIR"].startswith("/tmp/")
+    # WriteOutput's report; RecordFailure's and RecordStop's for a job that ended early (job_outputs.py).
+    assert with_layer == {WRITE_OUTPUT, "labeling.handlers.record_failure.handler",
+                          "labeling.handlers.record_stop.handler"}
+    for handler in with_layer:
+        assert ours[handler]["Environment"]["Variables"]["MPLCONFIGDIR"].startswith("/tmp/")
 
 
 def test_tests_synthesize_the_plotting_layer_unbundled(synthesized_app, template):

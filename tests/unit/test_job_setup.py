@@ -41,6 +41,7 @@ class TestJobConfig:
             "Seed": 0,
             "HumanPricePerAnswerUSD": 0.08,
             "MaxInvalidLinePercentage": 10.0,
+            "MaxTransformInstanceCount": 1,
         }
 
     def test_settings_are_read_from_job_json(self):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from labeling.dal import s3
+from labeling.dal.shards import ShardedJsonlWriter
 from labeling.layout import s3_uri
 from labeling.logic import batches
+from labeling.logic.sagemaker_step import rows_per_shard
 from labeling.models.state import HumanBatch, JobState
 from labeling.observability import logger
 
@@ -15,7 +17,9 @@ def write_batch_and_pool(state: JobState, batch: list[dict], pool_items) -> JobS
     with s3.JsonlWriter(bucket, layout.human_batch(k)) as writer:
         for item in batch:
             writer.write(item)
-    with s3.JsonlWriter(bucket, layout.pool(k)) as writer:
+    # Shards for the pool transform's instances; the items left are those the batch came from less it.
+    left = (state.counts.pool if state.pool_uri else state.counts.total) - len(batch)
+    with ShardedJsonlWriter(bucket, layout.pool(k), rows_per_shard(left, state.job.settings)) as writer:
         for item in batches.without(pool_items, batch):
             writer.write(item)
     calibration = sum(1 for item in batch if item["role"] == batches.CALIBRATION)

@@ -1,16 +1,15 @@
 """The only place the labeling logic reads and writes S3.
 
-Manifests are streamed line by line (split on "\n" only: logic/jsonl.py) and written
-through a temporary file, so a Lambda's memory does not grow with the data set.
+Manifests are streamed line by line (split on "\n" only: logic/jsonl.py) and written as
+multipart uploads in parts, so neither a Lambda's memory nor its /tmp grows with the data set.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import cache
 from typing import Any
 
@@ -29,6 +28,10 @@ WRITE_CONCURRENCY = 16
 BROWSER_S3_ENDPOINT_ENV = "AUTOLABEL_BROWSER_S3_ENDPOINT"
 # StreamingBody.iter_lines() splits on "\r" too (bytes.splitlines), so lines are split here.
 _READ_CHUNK_BYTES = 1 << 20
+# JsonlWriter's parts: S3 takes 5 MiB at least (but the last) and 10,000 parts, so 16 MiB
+# parts hold files up to 156 GiB; two of them are in memory at most.
+MIN_PART_BYTES = 5 << 20
+PART_BYTES = 16 << 20
 
 
 @cache
@@ -57,7 +60,7 @@ def read_lines(bucket: str, key: str) -> Iterator[str]:
 def read_jsonl(bucket: str, key: str) -> Iterator[dict[str, Any]]:
     for line in read_lines(bucket, key):
         if line.strip():
-            yield json.loads(line)
+            yield jsonl.loads(line)
 
 
 def read_jsonl_if_present(bucket: str, key: str) -> Iterator[dict[str, Any]]:
@@ -86,6 +89,14 @@ def read_heads(locations: list[tuple[str, str]], size: int) -> list[bytes | None
 
 def read_json(bucket: str, key: str) -> Any:
     return json.loads(_client().get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def read_json_many(bucket: str, keys: list[str]) -> list[Any]:
+    """The JSON of each object, read concurrently, in the keys' order (give it a bounded list)."""
+    if not keys:
+        return []
+    with ThreadPoolExecutor(min(HEAD_READ_CONCURRENCY, len(keys))) as pool:
+        return list(pool.map(lambda key: read_json(bucket, key), keys))
 
 
 def read_json_if_present(bucket: str, key: str) -> Any | None:
@@ -151,23 +162,81 @@ def list_keys(bucket: str, prefix: str) -> Iterator[str]:
 
 
 class JsonlWriter:
-    """Write JSON Lines to S3: buffered in a temporary file, uploaded on close."""
+    """Write JSON Lines to S3 as they come, without staging the file anywhere.
 
-    def __init__(self, bucket: str, key: str):
+    Lines are gathered into parts of PART_BYTES and sent as a multipart upload, one part on
+    its way while the next fills, so memory holds two parts at most and nothing goes to the
+    Lambda's /tmp, whatever the file's size. A file smaller than one part is one PutObject.
+    If the `with` body raises, the multipart upload is aborted and no object is written.
+    """
+
+    def __init__(self, bucket: str, key: str, part_bytes: int = PART_BYTES):
+        if part_bytes < MIN_PART_BYTES:
+            raise ValueError(f"S3's parts are at least {MIN_PART_BYTES} bytes (all but the last)")
         self.bucket, self.key, self.count = bucket, key, 0
-        self._file = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)
+        self._part_bytes = part_bytes
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._sender: ThreadPoolExecutor | None = None
+        self._in_flight: Future | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(jsonl.encode_line(record))
+        self._buffer += jsonl.encode_line(record)
         self.count += 1
+        if len(self._buffer) >= self._part_bytes:
+            self._send_part()
+
+    def _send_part(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = _client().create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="jsonl-part")
+        self._wait_for_part()
+        number, body, self._buffer = len(self._parts) + 1, self._buffer, bytearray()
+        self._parts.append({"PartNumber": number})
+        self._in_flight = self._sender.submit(self._upload_part, number, body)
+
+    def _upload_part(self, number: int, body: bytearray) -> None:
+        response = _client().upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                         PartNumber=number, Body=body)
+        self._parts[number - 1]["ETag"] = response["ETag"]
+
+    def _wait_for_part(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()
+
+    def _finish(self) -> None:
+        if self._upload_id is None:
+            _client().put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._buffer))
+            return
+        if self._buffer:
+            self._send_part()
+        self._wait_for_part()
+        _client().complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                            MultipartUpload={"Parts": self._parts})
+
+    def _abort(self) -> None:
+        if self._upload_id is None:
+            return
+        if self._in_flight is not None:
+            wait([self._in_flight])
+        _client().abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
 
     def __enter__(self) -> JsonlWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._file.close()
         try:
             if exc_type is None:
-                _client().upload_file(self._file.name, self.bucket, self.key)
+                self._finish()
+            else:
+                self._abort()
+        except BaseException:
+            if exc_type is None:
+                self._abort()
+            raise
         finally:
-            os.unlink(self._file.name)
+            self._buffer = bytearray()
+            if self._sender is not None:
+                self._sender.shutdown()

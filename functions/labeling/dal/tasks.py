@@ -30,7 +30,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -161,21 +161,30 @@ class HumanTaskStore:
         self, *, job: str, iteration: int, run_id: str, token: str, label_names: list[str], answers_needed: int,
         task_type: str, instructions: str, time_limit_seconds: int, available_until: int, bucket: str,
         job_prefix: str, tasks: Iterable[dict[str, Any]], total: int, now: int,
+        answered: Mapping[int, Mapping[str, Mapping[str, Any]]] | None = None,
     ) -> bool:
         """Publish a batch; False when this run's batch was published already (only its token is renewed).
 
         `tasks`: {"id", and "data" or "dataKey"} per item. Workers see the batch only once the
         active-job record is written, after every task: a retry of a publish that stopped
         halfway rewrites tasks nobody could have claimed yet. A batch of this run published
-        already keeps its tasks and answers, and waits on the new token.
+        already keeps its tasks and answers, and waits on the new token (a resumed run: the
+        batch is resumed again, with that token, once it is complete).
+
+        `answered`: item id -> worker id -> counted answer, the answers already published for
+        this iteration (dal/worker_responses.published_answers): a resumed run whose task
+        records are gone counts them, so no worker is asked an item twice and a fully answered
+        item is done at once.
         """
         existing = self.batch(job, iteration, consistent=True)
         if existing is not None and existing.get("runId") == run_id and "publishedAt" in existing:
-            self.table.update_item(Key=_batch_key(job, iteration), UpdateExpression="SET #token = :token",
+            self.table.update_item(Key=_batch_key(job, iteration),
+                                   UpdateExpression="SET #token = :token REMOVE resumeClaimedAt, resumedAt",
                                    ExpressionAttributeNames={"#token": "token"},
                                    ExpressionAttributeValues={":token": token})
             self._put_active(job, existing)
             return False
+        answered = answered or {}
         batch = {
             **_batch_key(job, iteration), "token": token, "total": total, "completed": 0,
             "answersNeeded": answers_needed, "labels": label_names, "taskType": task_type,
@@ -183,16 +192,23 @@ class HumanTaskStore:
             "bucket": bucket, "jobPrefix": job_prefix, "runId": run_id, "iteration": iteration,
         }
         self.table.put_item(Item=batch)
-        count = 0
+        count = done = 0
         with self.table.batch_writer() as writer:
             for task in tasks:
                 item_id = int(task["id"])
+                given = answered.get(item_id, {})
                 record = {
-                    **_task_key(job, task_id(iteration, item_id)), "status": OPEN, "answers": 0, "itemId": item_id,
-                    "leases": {}, "version": 0,
-                    OPEN_PARTITION_KEY: open_partition(job, iteration),
-                    OPEN_SORT_KEY: f"{shuffle_rank(job, iteration, item_id)}#{item_id:09d}",
+                    **_task_key(job, task_id(iteration, item_id)), "status": OPEN, "answers": len(given),
+                    "itemId": item_id, "leases": {}, "version": 0,
+                    **({"workers": set(given)} if given else {}),  # DynamoDB has no empty sets
+                    **{answer_attribute(worker): dict(counted) for worker, counted in given.items()},
                 }
+                if len(given) >= answers_needed:
+                    record["status"] = DONE
+                    done += 1
+                else:
+                    record[OPEN_PARTITION_KEY] = open_partition(job, iteration)
+                    record[OPEN_SORT_KEY] = f"{shuffle_rank(job, iteration, item_id)}#{item_id:09d}"
                 if "dataKey" in task:
                     record["dataKey"] = task["dataKey"]
                 else:
@@ -201,8 +217,10 @@ class HumanTaskStore:
                 count += 1
         if count != total:
             raise ValueError(f"batch {iteration} of job {job} has {count} items, the state says {total}")
-        self.table.update_item(Key=_batch_key(job, iteration), UpdateExpression="SET publishedAt = :now",
-                               ExpressionAttributeValues={":now": now})
+        # Nobody has claimed a task yet (the batch is not active), so `completed` is the done ones.
+        self.table.update_item(Key=_batch_key(job, iteration),
+                               UpdateExpression="SET publishedAt = :now, completed = :done",
+                               ExpressionAttributeValues={":now": now, ":done": done})
         self._put_active(job, batch)
         return True
 

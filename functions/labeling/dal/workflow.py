@@ -1,4 +1,4 @@
-"""Step Functions, as the task API sees it: resuming a state that waits on a task token."""
+"""Step Functions, as the handlers see it: starting a job's execution, resuming a state that waits on a task token."""
 
 from __future__ import annotations
 
@@ -28,3 +28,19 @@ def resume(token: str, output: dict[str, Any]) -> bool:
             return False
         raise
     return True
+
+
+def start_job_execution(state_machine_arn: str, job: str, execution_input: dict[str, Any]) -> str | None:
+    """Start the job's execution, named after the job; its ARN, or None when the job has one already.
+
+    Step Functions refuses a second execution of a name (ExecutionAlreadyExists), or, while the
+    first runs with the same input, answers with the first one's ARN: either way one execution.
+    """
+    try:
+        response = _client().start_execution(
+            stateMachineArn=state_machine_arn, name=job, input=json.dumps(execution_input))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            return None
+        raise
+    return response["executionArn"]

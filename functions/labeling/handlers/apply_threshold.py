@@ -11,11 +11,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from labeling.dal import s3
+from labeling.checkpointing import checkpointed
+from labeling.dal import s3, shards
 from labeling.layout import s3_uri, split_s3_uri
 from labeling.logic.label_kinds import labels_of
 from labeling.logic.output import creation_date
-from labeling.logic.predictions import paired_with_predictions, prediction_key
 from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
 
@@ -23,6 +23,7 @@ from labeling.observability import logger, metrics, tracer
 @metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@checkpointed(after="ApplyThreshold")
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     step, k = state.sagemaker, state.iteration
@@ -32,10 +33,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     strategy = state.job.settings.ActiveLearningStrategy
     kind = labels_of(state.job.settings.TaskType)
     created = creation_date()
-    pairs = paired_with_predictions(
-        s3.read_jsonl(bucket, pool_key),
-        s3.read_jsonl(bucket, prediction_key(step.pool_output_uri, pool_key)), what="pool",
-    )
+    pairs = shards.read_with_predictions(step.pool_data_uri, step.pool_output_uri, what="pool")
     with s3.JsonlWriter(bucket, layout.machine_labels(k)) as accepted, \
             s3.JsonlWriter(bucket, layout.remaining(k)) as remaining:
         for item, prediction in pairs:

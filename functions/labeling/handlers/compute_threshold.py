@@ -8,24 +8,22 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from labeling.dal import s3
+from labeling.checkpointing import checkpointed
+from labeling.dal import s3, shards
 from labeling.layout import split_s3_uri
 from labeling.logic.label_kinds import labels_of
-from labeling.logic.predictions import paired_with_predictions, prediction_key
 from labeling.models.state import JobState, Threshold
 from labeling.observability import logger, tracer
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@checkpointed(after="ComputeThreshold")
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     step, settings = state.sagemaker, state.job.settings
-    bucket, validation_key = split_s3_uri(step.validation_data_uri)
-    predictions_key = prediction_key(step.validation_output_uri, validation_key)
-    pairs = paired_with_predictions(
-        s3.read_jsonl(bucket, validation_key), s3.read_jsonl(bucket, predictions_key), what="validation set"
-    )
+    bucket, _ = split_s3_uri(step.validation_data_uri)
+    pairs = shards.read_with_predictions(step.validation_data_uri, step.validation_output_uri, what="validation set")
     kind = labels_of(settings.TaskType)
     calibration = [(p["confidence"], kind.calibration_score(item["label"], p)) for item, p in pairs]
     choice = kind.choose_threshold(calibration, settings)

@@ -15,13 +15,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from labeling.checkpointing import checkpointed
 from labeling.dal import s3
-from labeling.dal.worker_responses import item_answers
-from labeling.layout import JobLayout, split_s3_uri
+from labeling.dal.shards import ShardedJsonlWriter
+from labeling.dal.worker_responses import batch_answers
+from labeling.layout import split_s3_uri
 from labeling.logic.batches import CALIBRATION
 from labeling.logic.label_kinds import AnswerError, labels_of
 from labeling.logic.output import creation_date, labeled_line
-from labeling.logic.sagemaker_step import sagemaker_step
+from labeling.logic.sagemaker_step import rows_per_shard, sagemaker_step
 from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
 from labeling.task_types import task_type
@@ -31,14 +33,15 @@ class MissingAnswersError(RuntimeError):
     pass
 
 
-def _answers(bucket: str, layout: JobLayout, k: int, item_id: int, kind, label_names: list[str]) -> dict[str, dict]:
-    """worker id -> that worker's answer to the item, from its Ground Truth worker-response files.
+def _answers(responses: dict[str, dict], k: int, item_id: int, kind, label_names: list[str]) -> dict[str, dict]:
+    """worker id -> that worker's answer to the item, from its Ground Truth worker-response files
+    (`responses`: worker id -> answerContent, labeling.dal.worker_responses.batch_answers).
 
     Each file's answerContent is the answer as the worker sent it (class names); the label kind
     checks it again and turns it into the indexes the consolidation works with.
     """
     answers = {}
-    for worker, content in item_answers(bucket, layout, k, item_id).items():
+    for worker, content in responses.items():
         try:
             answers[worker] = kind.answer(content.get("label"), content.get("boundingBox"), label_names)
         except AnswerError as error:
@@ -64,8 +67,8 @@ def consolidate(state: JobState) -> int:
     _, batch_key = split_s3_uri(state.batch.uri)
     with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer, \
             s3.JsonlWriter(bucket, layout.intermediate_manifest(k)) as intermediate:
-        for item in s3.read_jsonl(bucket, batch_key):
-            answers = _answers(bucket, layout, k, item["id"], kind, state.job.label_names)
+        for item, responses in batch_answers(bucket, layout, k, s3.read_jsonl(bucket, batch_key)):
+            answers = _answers(responses, k, item["id"], kind, state.job.label_names)
             if len(answers) < needed:
                 raise MissingAnswersError(
                     f"item {item['id']} of iteration {k} has {len(answers)} of {needed} answers"
@@ -84,7 +87,8 @@ def write_training_sets(state: JobState) -> tuple[int, int]:
     bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     source_key = task_type(state.job.settings.TaskType).source_key
     with s3.JsonlWriter(bucket, layout.training_data(k)) as train, \
-            s3.JsonlWriter(bucket, layout.validation_data(k)) as validation:
+            ShardedJsonlWriter(bucket, layout.validation_data(k),  # shards for the transform's instances
+                               rows_per_shard(state.batch.calibration_size, state.job.settings)) as validation:
         for iteration in range(k + 1):
             for record in s3.read_jsonl(bucket, layout.consolidated(iteration)):
                 example = {"id": record["id"], source_key: record[source_key], "label": record["label"]}
@@ -98,6 +102,7 @@ def write_training_sets(state: JobState) -> tuple[int, int]:
 @metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@checkpointed(after="ConsolidateAnnotations")
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     labeled = consolidate(state)
@@ -108,7 +113,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     state.sagemaker = None
     if state.train_model:
         train, validation = write_training_sets(state)
-        state.sagemaker = sagemaker_step(state)
+        state.sagemaker = sagemaker_step(state, validation_items=validation)
         logger.info("training sets written",
                     extra={"iteration": state.iteration, "train": train, "validation": validation})
     return state.dump()

@@ -22,8 +22,10 @@ from pydantic import BaseModel, Field
 
 from labeling.dal import s3
 from labeling.dal.tasks import HumanTaskStore
+from labeling.dal.worker_responses import published_answers
 from labeling.layout import JobLayout, split_s3_uri
 from labeling.logic import leases
+from labeling.logic.task_api import resume_once_complete
 from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
 from labeling.settings import tasks_table
@@ -76,14 +78,18 @@ def handler(request: PublishRequest, context: LambdaContext) -> dict:
     now = leases.now_ms()
     tasks = task_records(s3.read_jsonl(bucket, key), bucket=state.job.bucket, layout=state.job.layout,
                          iteration=state.iteration, source_key=task_type(settings.TaskType).source_key)
-    new = HumanTaskStore(tasks_table()).publish_batch(
+    store = HumanTaskStore(tasks_table())
+    new = store.publish_batch(
         job=state.job.name, iteration=state.iteration, run_id=state.run_id, token=request.task_token,
         label_names=state.job.label_names, answers_needed=settings.NumberOfHumanWorkersPerDataObject,
         task_type=settings.TaskType, instructions=instructions(state),
         time_limit_seconds=settings.TaskTimeLimitInSeconds,
         available_until=now + settings.TaskAvailabilityLifetimeInSeconds * 1000,
         bucket=state.job.bucket, job_prefix=state.job.prefix, tasks=tasks, total=state.batch.size, now=now,
+        answered=published_answers(state.job.bucket, state.job.layout, state.iteration),
     )
+    # A resumed run's batch may be complete already (every answer given before the run stopped).
+    resume_once_complete(store, state.job.name, state.iteration)
     if new:
         metrics.add_metric(name="HumanTasksPublished", unit=MetricUnit.Count, value=state.batch.size)
     logger.info("human tasks published" if new else "human tasks were published already; the batch waits on "

@@ -1,7 +1,11 @@
-"""RecordFailure: the Catch of every state. Writes failure.json beside the job's outputs.
+"""RecordFailure: the Catch of every state. Writes failure.json beside the job's outputs, then
+the outputs of what the job has so far (labeling.job_outputs): the output manifest with every
+item labeled so far and the rest without a label, with a failure-reason, and report.json with
+status Failed.
 
-Everything already labeled stays where it was written (worker responses,
-consolidated annotations, accepted machine labels), so nothing paid for is lost.
+Everything already labeled stays where it was written (worker responses, consolidated
+annotations, accepted machine labels), so nothing paid for is lost, and the job's
+checkpoint is left as the last step wrote it, so the job can be resumed (logic/resume.py).
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from labeling.dal import s3
+from labeling.dal import checkpoints, s3
+from labeling.job_outputs import Ending, write_outputs
 from labeling.layout import JobLayout
+from labeling.logic import sagemaker_failure
+from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
 
 
@@ -57,7 +64,7 @@ def human_batch_timeout(state: dict[str, Any], bucket: str, layout: JobLayout) -
         f"ran out: {done} of its {total} items had all their {needed} answer{'s' if needed != 1 else ''} "
         f"({answers} of {total * needed} answers). The answers given are kept in s3://{bucket}/{prefix}. "
         "Give workers more time (a larger TaskAvailabilityLifetimeInSeconds in job.json) or more workers, "
-        "and run the job again."
+        "and resume the job: the answers given are not asked again."
     )
 
 
@@ -75,17 +82,21 @@ def failure_record(state: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     job = state.get("job")
     if job:
         bucket, layout, name = job["bucket"], JobLayout(job["prefix"]), job["name"]
+    elif "resume" in state:  # failed in ResumeJob: the state is the resume request
+        bucket, name = state["resume"]["bucket"], state["resume"]["job"]
+        layout = JobLayout(f"jobs/{name}")
     else:  # failed in ValidateJob: the state is still the upload event
         bucket, layout = state["bucket"], JobLayout.from_manifest_key(state["key"])
         name = layout.job_name
     try:
-        timeout = human_batch_timeout(state, bucket, layout) if job else None
+        explained = human_batch_timeout(state, bucket, layout) if job else None
     except Exception:  # failure.json is written whatever; the progress is only a help
         logger.exception("could not read the human batch's progress")
-        timeout = None
+        explained = None
+    explained = explained or sagemaker_failure.describe(error, state)
     record = {
         "job": name, "status": "Failed", "error": error.get("Error"),
-        "cause": timeout if timeout else _cause(error.get("Cause")),
+        "cause": explained if explained else _cause(error.get("Cause")),
         "iteration": state.get("iteration"), "counts": state.get("counts"),
         "time": datetime.now(UTC).isoformat(),
     }
@@ -100,4 +111,21 @@ def handler(state: dict[str, Any], context: LambdaContext) -> dict:
     s3.write_json(bucket, key, record)
     metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
     logger.error("job failed", extra=record)
+    job_state = _job_state(state, bucket)
+    if job_state is not None:
+        try:
+            write_outputs(job_state, Ending.failed(record["error"], record["cause"]))
+        except Exception:  # failure.json is written; the partial outputs are a help, not the record
+            logger.exception("could not write the outputs of the job so far")
     return record
+
+
+def _job_state(state: dict[str, Any], bucket: str) -> JobState | None:
+    """The job as it was when it failed: the failing state's input, else the last checkpoint's
+    (a failure before ValidateJob handed the job on has neither: nothing to write)."""
+    if "job" in state:
+        return JobState.model_validate({k: v for k, v in state.items() if k != "error"})
+    if "resume" in state:
+        checkpoint = checkpoints.read(bucket, JobLayout(f"jobs/{state['resume']['job']}"))
+        return JobState.model_validate(checkpoint["state"]) if checkpoint else None
+    return None

@@ -11,7 +11,8 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from labeling.dal import s3
+from labeling.checkpointing import checkpointed
+from labeling.dal import shards
 from labeling.dal.batch_files import write_batch_and_pool
 from labeling.layout import split_s3_uri
 from labeling.logic import batches, stopping
@@ -21,6 +22,7 @@ from labeling.observability import logger, tracer
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@checkpointed(after="SelectAmbiguous")
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     settings, counts = state.job.settings, state.counts
@@ -28,7 +30,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     scored = state.train_model  # the pool carries the last model's ambiguity scores
 
     def remaining():
-        return s3.read_jsonl(bucket, pool_key)
+        return shards.read_jsonl(bucket, pool_key)  # remaining.jsonl, or the pool's shards (no model)
 
     state.iteration += 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from labeling.checkpointing import checkpointed
 from labeling.dal import s3
 from labeling.dal.batch_files import write_batch_and_pool
 from labeling.logic import batches, stopping
@@ -21,6 +22,7 @@ from labeling.task_types import task_type
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@checkpointed(after="SelectSample")
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     settings, bucket, layout = state.job.settings, state.job.bucket, state.job.layout

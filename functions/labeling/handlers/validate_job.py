@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from labeling.checkpointing import checkpointed
 from labeling.dal import s3
 from labeling.layout import JobLayout, job_name_from_key, s3_uri
 from labeling.logic import image_files, job_setup
@@ -33,6 +34,7 @@ def _read_json(bucket: str, key: str):
 @metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@checkpointed(after="ValidateJob")
 @event_parser(model=JobStarted)
 def handler(event: JobStarted, context: LambdaContext) -> dict:
     job_name = job_name_from_key(event.key)

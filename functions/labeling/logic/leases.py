@@ -31,6 +31,11 @@ def iso(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def from_iso(text: str) -> int:
+    """Epoch milliseconds of a time in Ground Truth's format (iso's inverse)."""
+    return int(round(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp() * 1000))
+
+
 def compact(ms: int) -> str:
     """The same moment for a file name (no colons): 20260105T142233.517Z."""
     moment = datetime.fromtimestamp(ms / 1000, UTC)

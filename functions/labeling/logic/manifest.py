@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from labeling.logic import jsonl
+
 # Ground Truth's limit for one text object.
 MAX_TEXT_CHARACTERS = 100_000
 # How many bad lines an error message lists; the count covers all of them.
@@ -100,7 +102,7 @@ def _record_problem(record: Any, source_key: str) -> str | None:
 def parse_line(text: str, source_key: str) -> tuple[dict[str, Any] | None, str | None]:
     """A non-blank line's record, or None and what is wrong with it (its source-ref's object aside)."""
     try:
-        record = json.loads(text)
+        record = jsonl.loads(text)
     except json.JSONDecodeError as error:
         return None, (f"is not valid JSON ({error.msg.removesuffix(' at')} at column {error.colno}); "
                       "write one JSON object per line")
@@ -201,4 +203,4 @@ def _skipping(lines: Iterable[ManifestLine], invalid_ids: Iterable[int]) -> Iter
 def work_items(lines: Iterable[str], source_key: str, invalid_ids: Iterable[int] = ()) -> Iterator[dict[str, Any]]:
     """What the workflow passes around for each good item: its id and its data."""
     for line in _skipping(manifest_lines(lines), invalid_ids):
-        yield {"id": line.item_id, source_key: json.loads(line.text)[source_key]}
+        yield {"id": line.item_id, source_key: jsonl.loads(line.text)[source_key]}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from labeling.logic import jsonl
 from labeling.logic.label_kinds import label_kind
 from labeling.logic.manifest import InvalidLine, ManifestLine, manifest_lines
 from labeling.task_types import TaskType
@@ -116,14 +117,17 @@ class Counters:
 
 def output_lines(
     lines: Iterable[str], labels: Iterator[dict[str, Any]], counters: Counters, *,
-    invalid: Iterable[InvalidLine] = (), stop_reason: str | None = None, **fmt: Any,
+    invalid: Iterable[InvalidLine] = (), stop_reason: str | None = None, unlabeled_reason: str | None = None,
+    **fmt: Any,
 ) -> Iterator[dict[str, Any]]:
     """Join the input manifest's lines with id-ordered labels and invalid lines, counting as it goes.
 
     Every non-blank input line comes out exactly once. An invalid line comes out with its
     reason and counts as FailedNonRetryableError. An item without a label is an error,
     since the loop runs until every item is labeled, unless a stopping condition
-    (`stop_reason`) ended the job: then it is written unlabeled and counted as Unlabeled.
+    (`stop_reason`) ended the job, or it ended before its loop did (a failure or a stop:
+    `unlabeled_reason` is the failure-reason to give): then it is written unlabeled and
+    counted as Unlabeled.
     """
     pending = next(labels, None)
     invalid_lines = iter(invalid)
@@ -136,7 +140,7 @@ def output_lines(
                                job_name=fmt["job_name"])
             next_invalid = next(invalid_lines, None)
             continue
-        record = json.loads(line.text)
+        record = jsonl.loads(line.text)
         if pending is not None and pending["id"] == item_id:
             label, pending = pending, next(labels, None)
             counters.TotalLabeled += 1
@@ -145,6 +149,10 @@ def output_lines(
             else:
                 counters.MachineLabeled += 1
             yield labeled_line(record, label, **fmt)
+        elif unlabeled_reason:
+            counters.Unlabeled += 1
+            yield _without_label(record, unlabeled_reason, attribute=fmt["attribute"], task=fmt["task"],
+                                 job_name=fmt["job_name"])
         elif stop_reason:
             counters.Unlabeled += 1
             yield unlabeled_line(record, stop_reason, attribute=fmt["attribute"], task=fmt["task"],

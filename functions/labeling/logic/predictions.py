@@ -13,10 +13,17 @@ class PredictionCountError(RuntimeError):
     pass
 
 
-def prediction_key(output_uri: str, input_key: str) -> str:
-    """SageMaker batch transform writes `<input file name>.out` under the output path."""
+def prediction_key(output_uri: str, input_key: str, input_prefix: str | None = None) -> str:
+    """SageMaker batch transform writes `<input key relative to the input prefix>.out` under the output path.
+
+    A prefix that is a folder ("pool/") counts from it; one that is none (a whole key, the default)
+    from the folder it is in, so it is the input file's name.
+    """
     _, prefix = split_s3_uri(output_uri)
-    return prefix.rstrip("/") + "/" + input_key.rsplit("/", 1)[-1] + ".out"
+    source = input_key if input_prefix is None else input_prefix
+    folder = source if source.endswith("/") else source.rpartition("/")[0] + "/"
+    relative = input_key[len(folder):] if folder != "/" else input_key
+    return prefix.rstrip("/") + "/" + relative + ".out"
 
 
 def paired_with_predictions(

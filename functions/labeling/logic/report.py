@@ -166,16 +166,22 @@ def invalid_lines_section(invalid_lines: Iterable[InvalidLine], count: int) -> d
 def build_report(
     *, job_name: str, settings: JobConfig, task: TaskType, automated: bool, counters: Counters,
     labels: list[IterationLabels], summaries: list[dict[str, Any] | None], stop_reason: str | None = None,
-    invalid_lines: Iterable[InvalidLine] = (),
+    invalid_lines: Iterable[InvalidLine] = (), status: str | None = None, failure: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """labels and summaries: one per iteration, in order (a summary is None where no model was trained)."""
+    """labels and summaries: one per iteration, in order (a summary is None where no model was trained).
+
+    `status`: how a job ended before its loop did ("Failed", with `failure`'s error and cause,
+    or "Stopped"); None for a job whose loop ended.
+    """
     rows = iteration_rows(labels, summaries, counters.TotalLabeled + counters.Unlabeled)
     summed = totals(rows)
     return {
         "job": job_name,
         # Stopped: a stopping condition of job.json ended the job with counters.Unlabeled items left.
-        "status": "Stopped" if stop_reason else "Completed",
-        "stopReason": stop_reason,
+        # Failed or Stopped (`status`): the job ended early, and can be resumed.
+        "status": status or ("Stopped" if stop_reason else "Completed"),
+        "stopReason": stop_reason or ("StopRequested" if status == "Stopped" else None),
+        **({"failure": failure} if failure else {}),
         "taskType": settings.TaskType,
         "labelAttributeName": settings.LabelAttributeName,
         "automatedLabeling": automated,

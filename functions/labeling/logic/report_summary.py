@@ -5,6 +5,7 @@ Rendered from report.json alone, so the two cannot disagree.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 NONE = "–"
@@ -44,7 +45,8 @@ def _promise(report: dict[str, Any]) -> str:
     target = _percent(promise["target"], 0) if measure == "accuracy" else f"{promise['target']:g}"
     goal = f"at least {target} correct" if measure == "accuracy" else f"a mean IoU of at least {target}"
     if not machine:
-        return f"Machine labels: none; humans labeled every item. (Target: {goal} with {confidence} confidence.)"
+        labeled = "none so far" if report["counters"]["Unlabeled"] else "none; humans labeled every item"
+        return f"Machine labels: {labeled}. (Target: {goal} with {confidence} confidence.)"
     estimated = (f"estimated {_percent(promise['machineLabelsEstimated'])} correct, at least "
                  f"{_percent(promise['lowestIterationLowerBound'])}" if measure == "accuracy" else
                  f"estimated mean IoU {_level(promise['machineLabelsEstimated'], measure)}, at least "
@@ -138,6 +140,21 @@ def _invalid_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _ended_early(report: dict[str, Any]) -> list[str]:
+    """A failed or stopped job: why, and that resuming it continues where it was."""
+    if report["status"] == "Failed":
+        failure = report.get("failure") or {}
+        cause = failure.get("cause")
+        cause = cause if isinstance(cause, str) else json.dumps(cause)
+        return ["", f"**The job failed** ({failure.get('error')}): {cause}",
+                "", "Everything labeled so far is above and in the output manifest; resuming the job "
+                "continues from its last step."]
+    if report["status"] == "Stopped" and report.get("stopReason") == "StopRequested":
+        return ["", "**The job was stopped.** Everything labeled so far is in the output manifest; resuming the "
+                "job continues from its last step."]
+    return []
+
+
 def markdown(report: dict[str, Any], plot: str | None = None) -> str:
     """plot: the PNG's path relative to report.md, or None when there is no plot."""
     counters, cost = report["counters"], report["cost"]
@@ -154,11 +171,12 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
         + (f" {_count(counters['FailedNonRetryableError'])} invalid input line(s) skipped (below)."
            if counters.get("FailedNonRetryableError") else ""),
         *_invalid_lines(report),
+        *_ended_early(report),
         "",
         f"## The {report['promise']['measure']} promise",
         "",
         _promise(report),
-        _overall(report["promise"]),
+        *([_overall(report["promise"])] if report["counters"]["TotalLabeled"] else []),
         "",
         "## Iterations",
         "",

@@ -2,13 +2,26 @@
 
 SageMaker job names must be unique in the account and region for good: a rerun of a job gets
 a new run id (ValidateJob), and each resume of a run a new attempt number (`resumes`), so a
-resumed iteration trains and transforms under names no earlier attempt used.
+resumed iteration trains and transforms under names no earlier attempt used. A job that failed
+for want of capacity runs again as <name>-c<attempt> (SageMakerStep.retries, the workflow's).
+
+How many instances a transform runs on: SageMaker spreads a batch transform over its instances
+by input file only, so its input is written as shards (labeling.dal.shards), one per instance,
+each a contiguous run of the items, so that reading the shards in order gives the items in the
+order one file would. The count follows the items, one instance per TRANSFORM_ITEMS_PER_INSTANCE,
+up to job.json's MaxTransformInstanceCount (default 1). Below that many items an instance is
+not worth its start (minutes of billed time before the first request).
 """
 
 from __future__ import annotations
 
+import math
+
 from labeling.layout import s3_uri, split_s3_uri
+from labeling.models.job import JobConfig
 from labeling.models.state import JobState, SageMakerStep
+
+TRANSFORM_ITEMS_PER_INSTANCE = 10_000
 
 
 def name_base(state: JobState) -> str:
@@ -16,10 +29,24 @@ def name_base(state: JobState) -> str:
     return base + (f"-r{state.resumes}" if state.resumes else "")
 
 
-def sagemaker_step(state: JobState) -> SageMakerStep:
+def transform_instances(items: int, settings: JobConfig) -> int:
+    """The transform's InstanceCount for `items` input lines, and the number of shards they are written as."""
+    return max(1, min(settings.MaxTransformInstanceCount, math.ceil(items / TRANSFORM_ITEMS_PER_INSTANCE)))
+
+
+def rows_per_shard(items: int, settings: JobConfig) -> int:
+    """Lines per shard, so that `items` lines make transform_instances(items) shards."""
+    return max(1, math.ceil(items / transform_instances(items, settings)))
+
+
+def sagemaker_step(state: JobState, validation_items: int | None = None) -> SageMakerStep:
+    """validation_items: the validation set's size (the batch's calibration sample when not given)."""
     bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
+    settings = state.job.settings
     base = name_base(state)
     _, pool_key = split_s3_uri(state.pool_uri)
+    if validation_items is None:
+        validation_items = state.batch.calibration_size if state.batch else 1
     return SageMakerStep(
         trainingJobName=f"{base}-train", modelName=f"{base}-model",
         validationTransformJobName=f"{base}-val", poolTransformJobName=f"{base}-pool",
@@ -30,4 +57,6 @@ def sagemaker_step(state: JobState) -> SageMakerStep:
         poolDataUri=s3_uri(bucket, pool_key),
         poolOutputUri=s3_uri(bucket, layout.pool_predictions(k)),
         labelCount=str(len(state.job.label_names)),
+        validationInstanceCount=transform_instances(validation_items, settings),
+        poolInstanceCount=transform_instances(state.counts.pool, settings),
     )

@@ -321,17 +321,8 @@ class TaskApi:
             responses.publish(worker, task[answer_attribute(worker)])
         if task.get("status") == OPEN:
             self.store.complete_task(job, iteration, tid, needed)
-        seconds = int(time.time())
-        current, claimed = self.store.claim_resume(job, iteration, seconds)
-        completed = int(current["completed"])
-        if claimed:
-            if workflow.resume(current["token"], {"iteration": iteration, "tasks": completed}):
-                logger.info("human batch complete", extra={"job": job, "iteration": iteration})
-            else:
-                logger.warning("human batch complete, but the workflow no longer waits on it",
-                               extra={"job": job, "iteration": iteration})
-            self.store.mark_resumed(job, iteration, current["runId"], int(time.time()))
-        return True, completed >= int(current["total"])
+        current = resume_once_complete(self.store, job, iteration)
+        return True, int(current["completed"]) >= int(current["total"])
 
     # ----------------------------------------------------------- release ----
     def release(self, job: str, tid: str, worker_id: str) -> ReleaseReply:
@@ -396,3 +387,20 @@ def _what_to_send(kind: str, labels: list[str]) -> str:
         return ('Send {"boundingBox": {"boundingBoxes": [{"label", "left", "top", "width", "height"}, ...], '
                 '"inputImageProperties": {"width", "height"}}} with labels from ' + str(labels))
     return 'Send {"label": "<class>"} with a class from ' + str(labels)
+
+
+def resume_once_complete(store: HumanTaskStore, job: str, iteration: int) -> dict[str, Any]:
+    """Resume the workflow waiting on a batch once its tasks are all complete, exactly once
+    (dal/tasks.py's claim); returns the batch record. Called by whoever may have completed it:
+    the answer that completed the last task, and PublishHumanTasks for a batch a resumed run
+    finds complete already."""
+    current, claimed = store.claim_resume(job, iteration, int(time.time()))
+    if claimed:
+        completed = int(current["completed"])
+        if workflow.resume(current["token"], {"iteration": iteration, "tasks": completed}):
+            logger.info("human batch complete", extra={"job": job, "iteration": iteration})
+        else:
+            logger.warning("human batch complete, but the workflow no longer waits on it",
+                           extra={"job": job, "iteration": iteration})
+        store.mark_resumed(job, iteration, current["runId"], int(time.time()))
+    return current

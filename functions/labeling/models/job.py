@@ -97,6 +97,14 @@ class JobConfig(BaseModel):
     # above this share of the lines the manifest is more likely wrong as a whole (a wrong
     # task type, a CSV), so the job stops before any human is paid.
     MaxInvalidLinePercentage: float = Field(10.0, ge=0, le=100)
+    # Ours (Ground Truth has no such setting): the most instances a batch transform runs on. SageMaker
+    # spreads a transform over instances by input file only, so the pool (and the validation set) is
+    # written as that many shards, one instance each; the count follows the items, one instance per
+    # TRANSFORM_ITEMS_PER_INSTANCE (10,000), up to this cap (labeling/logic/sagemaker_step.py). 1, the
+    # default, is one instance whatever the size: a million images on one ml.c5.xlarge take many hours,
+    # and 10 takes a tenth of them at about the same cost. Each instance counts against the account's
+    # quota for the task type's inference instance ("<type> for transform job usage"); 100 is ours.
+    MaxTransformInstanceCount: int = Field(1, ge=1, le=100)
 
     @field_validator("TaskType")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from labeling.layout import JobLayout
+from labeling.logic.sagemaker_failure import JOB_RETRY_FIRST_WAIT_SECONDS
 from labeling.models.job import JobConfig
 
 
@@ -50,6 +51,24 @@ class HumanBatch(_Model):
     calibration_size: int = Field(alias="calibrationSize")
 
 
+class JobRetry(_Model):
+    """A SageMaker job's runs after a CapacityError or InternalServerError; the workflow counts them.
+
+    The job's name is its SageMakerStep name + suffix ("" at first, then "-c1", "-c2", ...), and the
+    workflow waits waitSeconds before the next run (doubled each time).
+    """
+
+    attempt: int = 0
+    suffix: str = ""
+    wait_seconds: int = Field(JOB_RETRY_FIRST_WAIT_SECONDS, alias="waitSeconds")
+
+
+class JobRetries(_Model):
+    training: JobRetry = Field(default_factory=JobRetry)
+    validation: JobRetry = Field(default_factory=JobRetry)
+    pool: JobRetry = Field(default_factory=JobRetry)
+
+
 class SageMakerStep(_Model):
     """Names and locations of this iteration's SageMaker jobs, made by the workflow's Lambdas."""
 
@@ -64,6 +83,12 @@ class SageMakerStep(_Model):
     pool_data_uri: str = Field(alias="poolDataUri")
     pool_output_uri: str = Field(alias="poolOutputUri")
     label_count: str = Field(alias="labelCount")  # SageMaker hyperparameters are strings
+    # TransformResources.InstanceCount of each transform: its input is written as that many shards
+    # (logic/sagemaker_step.py, transform_instances), since SageMaker spreads a transform by file.
+    validation_instance_count: int = Field(1, alias="validationInstanceCount", ge=1)
+    pool_instance_count: int = Field(1, alias="poolInstanceCount", ge=1)
+    # A job that failed for want of capacity runs again under a new name (logic/sagemaker_failure.py).
+    retries: JobRetries = Field(default_factory=lambda: JobRetries())
 
 
 class SageMakerRun(_Model):

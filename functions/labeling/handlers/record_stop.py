@@ -1,0 +1,66 @@
+"""RecordStop: a job's execution was stopped (or ran past the state machine's timeout); write
+the outputs of what it has so far, as RecordFailure does for a failure.
+
+EventBridge delivers Step Functions' "Execution Status Change" events of the stack's state
+machine with status ABORTED or TIMED_OUT (infra/stack.py); no state of a stopped execution
+runs, so this is the only place its outputs can come from. The job is named by the
+execution's input (an upload's {"bucket", "key"} or a resume's {"resume": {"bucket", "job"}}),
+its state by its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from labeling.dal import checkpoints, s3
+from labeling.job_outputs import Ending, write_outputs
+from labeling.layout import JobLayout
+from labeling.models.state import JobState
+from labeling.observability import logger, metrics, tracer
+
+STOPPED, TIMED_OUT = "ABORTED", "TIMED_OUT"
+
+
+def job_of(execution_input: dict[str, Any]) -> tuple[str, JobLayout]:
+    """(bucket, layout) of the job an execution runs, from its input."""
+    if "resume" in execution_input:
+        target = execution_input["resume"]
+        return target["bucket"], JobLayout(f"jobs/{target['job']}")
+    return execution_input["bucket"], JobLayout.from_manifest_key(execution_input["key"])
+
+
+def ending(status: str) -> Ending:
+    if status == TIMED_OUT:
+        return Ending.failed("States.Timeout", "the job's execution ran past the state machine's time limit; "
+                                               "resume the job to continue it in a new execution")
+    return Ending.stopped()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict:
+    detail = event["detail"]
+    status = detail["status"]
+    bucket, layout = job_of(json.loads(detail.get("input") or "{}"))
+    checkpoint = checkpoints.read(bucket, layout)
+    if checkpoint is None or checkpoint.get("after") == "WriteOutput":
+        logger.info("nothing to write: the job had no step done, or its outputs are written",
+                    extra={"job": layout.job_name, "status": status})
+        return {"job": layout.job_name, "status": status, "written": False}
+    end = ending(status)
+    if end.status == "Failed":
+        s3.write_json(bucket, layout.failure, {
+            "job": layout.job_name, "status": "Failed", "error": end.error, "cause": end.cause,
+            "iteration": checkpoint.get("iteration"), "time": datetime.now(UTC).isoformat()})
+    summary = write_outputs(JobState.model_validate(checkpoint["state"]), end)
+    metrics.add_metric(name="JobsStopped" if end.status == "Stopped" else "JobsFailed", unit=MetricUnit.Count,
+                       value=1)
+    logger.info("outputs of a stopped job written", extra={"job": layout.job_name, "status": status,
+                                                          "counters": summary["counters"]})
+    return {**summary, "written": True}
