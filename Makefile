@@ -19,7 +19,7 @@ setup:  ## install everything: Python packages (incl. CPU torch) and the pinned 
 lint:
 	$(BIN)/ruff check .
 
-test: lint  ## the whole suite: unit, infra, workflow, browser (Chromium) and end-to-end, ~14 minutes on 2 cores
+test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~22 minutes on 2 cores
 	$(BIN)/python -m pytest
 
 test-fast:  ## everything but the end-to-end runs

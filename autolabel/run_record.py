@@ -7,6 +7,7 @@ takes the output folder or the workdir.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
@@ -27,6 +28,12 @@ class RunRecord:
     completed: bool = False
     resumes: int = 0  # executions started by `autolabel resume`
     history: list[dict[str, Any]] = field(default_factory=list)  # how each attempt ended
+    inputs: dict[str, str] = field(default_factory=dict)  # input file -> its SHA-256 when the job started
+
+    def changed_inputs(self, request: Any) -> list[str]:
+        """The input files that are not what the job started with (a resume must label the same items)."""
+        now = input_fingerprints(request)
+        return [path for path, digest in self.inputs.items() if now.get(path) != digest]
 
     def save(self, workdir: Path) -> None:
         temporary = workdir / f".{RECORD}.tmp"
@@ -62,3 +69,17 @@ def find_workdir(path: Path) -> Path | None:
         if (candidate / RECORD).is_file():
             return candidate.absolute()
     return None
+
+
+def input_fingerprints(request: Any) -> dict[str, str]:
+    """SHA-256 of each input file of the run (manifest, labels, answers), by absolute path."""
+    digests = {}
+    for name in ("manifest", "labels", "answers"):
+        path = getattr(request, name)
+        if path is not None and Path(path).is_file():
+            digest = hashlib.sha256()
+            with Path(path).open("rb") as file:
+                for block in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(block)
+            digests[str(Path(path).absolute())] = digest.hexdigest()
+    return digests

@@ -32,7 +32,14 @@ from autolabel.localcloud.gateway import GatewayError, LocalGateway, check_port
 from autolabel.localcloud.workforce import AnswersError, SimulatedWorkforce, load_answers, missing_answers
 from autolabel.media import MediaStager
 from autolabel.output_folder import WORKDIR, OutputFolder, OutputFolderError
-from autolabel.run_record import RECORD, RunRecord, find_workdir, request_fields, request_values
+from autolabel.run_record import (
+    RECORD,
+    RunRecord,
+    find_workdir,
+    input_fingerprints,
+    request_fields,
+    request_values,
+)
 from labeling.layout import JOB_NAME, JobLayout, s3_uri
 from labeling.logic.job_setup import JobSetupError, parse_job_config, parse_label_categories
 from labeling.models.job import JobConfig, LabelCategories
@@ -55,6 +62,8 @@ JOB_SETTINGS = "the job settings (command-line options)"
 LABELS_EXAMPLE = json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}, {"label": "b"}]})
 # The pipeline's errors about what the user gave; any other error's name is worth showing.
 INPUT_ERRORS = {"JobSetupError", "ManifestError", "InvalidJobName", "InvalidJobNameError"}
+# The workdir's folder of the run's copies of its input files.
+STAGING = "inputs"
 # How long a stop waits for the execution to say it stopped (Ctrl-C must end the run within seconds).
 STOP_SECONDS = 3
 # The function that writes a stopped job's outputs (labeling/handlers/record_stop.py).
@@ -375,7 +384,7 @@ def _start_execution(cloud: LocalCloud, job: str, record: RunRecord, manifest: P
     return arn
 
 
-def _stop(cloud: LocalCloud, execution_arn: str) -> dict[str, Any]:
+def _stop(cloud: LocalCloud, execution_arn: str, out: TextIO) -> dict[str, Any]:
     """Stop the execution and write the job's outputs so far, as the stack does on a stop: Step
     Functions' status-change event to the RecordStop function (infra/stack.py)."""
     sfn = boto3.client("stepfunctions")
@@ -385,11 +394,14 @@ def _stop(cloud: LocalCloud, execution_arn: str) -> dict[str, Any]:
     while described["status"] == "RUNNING" and time.monotonic() < deadline:  # moto stops it in its thread
         time.sleep(0.1)
         described = sfn.describe_execution(executionArn=execution_arn)
-    cloud.registry.invoke(cloud.function_for_handler(RECORD_STOP), {
+    result, failed = cloud.registry.invoke(cloud.function_for_handler(RECORD_STOP), {
         "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
         "detail": {"executionArn": execution_arn, "stateMachineArn": cloud.state_machine_arn,
                    "status": described["status"], "input": described.get("input", "{}")},
     })
+    if failed:  # the job is kept all the same: resume continues it
+        print(f"the outputs so far could not be written ({result.get('errorType')}: {result.get('errorMessage')}); "
+              f"details in {cloud.function_logs.path}", file=out, flush=True)
     return described
 
 
@@ -401,9 +413,12 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
     simulated = request.workforce == "simulated"
     # Local image files: named by absolute path in both files, so they match wherever each lies.
     media = MediaStager()
-    manifest = media.absolute_copy(request.manifest.absolute(), workdir / "input.manifest")
+    # The run's own copies of the inputs, in a folder of its own: a --workdir may hold the user's files.
+    staging = workdir / STAGING
+    staging.mkdir(parents=True, exist_ok=True)
+    manifest = media.absolute_copy(request.manifest.absolute(), staging / "input.manifest")
     if simulated:
-        answers_file = media.absolute_copy(request.answers.absolute(), workdir / "answers.manifest")
+        answers_file = media.absolute_copy(request.answers.absolute(), staging / "answers.manifest")
         answers = load_answers(answers_file, labels.names, name=str(request.answers), source_key=source_key)
         _check_answers(request, manifest, answers, source_key, media.is_bad)
     started = time.monotonic()
@@ -417,10 +432,10 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
         layout = JobLayout(f"jobs/{job}")
         s3.put_object(Bucket=cloud.bucket, Key=layout.job_config, Body=json.dumps(config).encode())
         s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=labels_json)
-        manifest = media.uploaded_copy(manifest, workdir / "input.uploaded.manifest", bucket=cloud.bucket,
+        manifest = media.uploaded_copy(manifest, staging / "input.uploaded.manifest", bucket=cloud.bucket,
                                        prefix=layout.prefix + "data", upload=s3.upload_file)
         if simulated:
-            answers = load_answers(media.named_like_uploads(answers_file, workdir / "answers.uploaded.manifest"),
+            answers = load_answers(media.named_like_uploads(answers_file, staging / "answers.uploaded.manifest"),
                                    labels.names, name=str(request.answers), source_key=source_key)
         gateway = _gateway(cloud, request)  # the task API, as workers reach it (docs/task-api.md)
         execution_arn = None
@@ -443,7 +458,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
                 raise RunStopped(f"job {job} stopped before it started; "
                                  f"continue it with: {resume_command(request, workdir)}") from None
             print(f"stopping job {job} ...", file=out, flush=True)
-            execution, stopped = _stop(cloud, execution_arn), True
+            execution, stopped = _stop(cloud, execution_arn, out), True
         finally:
             gateway.stop()
         staged = Path(tempfile.mkdtemp(prefix="output-", dir=workdir))
@@ -495,7 +510,7 @@ def resume_command(request: RunRequest, workdir: Path) -> str:
 
 def _tidy(workdir: Path) -> None:
     """A completed job's workdir keeps its logs and run record; the copy of S3 and the models go."""
-    for name in ("s3", "sagemaker", "cdk.out"):
+    for name in ("s3", "sagemaker", "cdk.out", STAGING):
         shutil.rmtree(workdir / name, ignore_errors=True)
     for staged in workdir.glob("output-*"):
         shutil.rmtree(staged, ignore_errors=True)
@@ -522,13 +537,21 @@ def run(request: RunRequest, out: TextIO | None = None, app: SynthesizedApp | No
     labels, labels_json = _labels(request.labels)
     config = _job_config(request)
     output = _check_output(request)
+    made = [path for path in (request.output, request.output / WORKDIR) if not path.exists()]
     workdir = _workdir(request.workdir or request.output / WORKDIR)
     # A new run of the job: what an earlier run kept here (--overwrite, or a --workdir used again) is not its.
     shutil.rmtree(workdir / "s3", ignore_errors=True)
-    record = RunRecord(request=request_fields(request), job=job)
+    record = RunRecord(request=request_fields(request), job=job, inputs=input_fingerprints(request))
     record.save(workdir)
-    return _guarded(lambda: _run_job(request, job, labels, labels_json, config, output, workdir, record, out,
-                                     app), workdir)
+    try:
+        return _guarded(lambda: _run_job(request, job, labels, labels_json, config, output, workdir, record, out,
+                                         app), workdir)
+    except (RunError, AnswersError) as error:
+        # Refused before the job started (not a bug, whose log is kept): leave no trace.
+        if not record.started and request.workdir is None and getattr(error, "logs", None) is None:
+            for path in reversed(made):
+                shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def resume(path: Path, out: TextIO | None = None, app: SynthesizedApp | None = None) -> dict[str, Any]:
@@ -547,7 +570,12 @@ def resume(path: Path, out: TextIO | None = None, app: SynthesizedApp | None = N
     if record.completed:
         raise RunError(f"job {record.job} is complete; its output is in {request.output}")
     request.port = None  # any free port now
-    job = _check_request(request)
+    job = _check_request(request)  # the files are there
+    changed = record.changed_inputs(request)
+    if changed:
+        raise RunError(f"{changed[0]} changed since job {record.job} started, and a resume needs the files it started "
+                       f"with (the labels so far are of those); put them back, or start the job again with "
+                       f"autolabel run ... --output {request.output} --overwrite")
     labels, labels_json = _labels(request.labels)
     config = _job_config(request)
     output = OutputFolder(request.output, overwrite=True,

@@ -92,6 +92,7 @@ class FunctionLogs:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._file = path.open("a", encoding="utf-8", buffering=1)
         self._active = threading.local()
         self._streams = {"stdout": sys.stdout, "stderr": sys.stderr}

@@ -77,6 +77,10 @@ class JobLayout:
     def checkpoint(self) -> str:
         return self.prefix + "resume/checkpoint.json"
 
+    def earlier_failure(self, resume: int) -> str:
+        """failure.json of the attempt that resume number `resume` continued (ResumeJob moves it here)."""
+        return self.prefix + f"resume/failure-before-resume-{resume}.json"
+
     # outputs, Ground Truth's layout
     @property
     def output_manifest(self) -> str:

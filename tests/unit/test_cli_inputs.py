@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from autolabel import cli, runner
-from autolabel.output_folder import MARKER, OutputFolder, OutputFolderError
+from autolabel.output_folder import MARKER, WORKDIR, OutputFolder, OutputFolderError
+from autolabel.run_record import RunRecord, input_fingerprints, request_fields
 from labeling.layout import JobLayout
 from labeling.logic.job_setup import JobSetupError, parse_label_categories
 
@@ -375,3 +376,44 @@ def test_a_rerun_with_overwrite_replaces_only_its_own_files_and_counts_bad_lines
     report = json.loads((out / "report.json").read_text())
     assert report["counters"]["HumanLabeled"] == 12
     assert "report.json" in json.loads((out / MARKER).read_text())["files"]
+
+
+class TestResume:
+    """`autolabel resume DIR`: what it refuses, before anything starts."""
+
+    @staticmethod
+    def _unfinished(job: dict[str, Path], **record) -> Path:
+        """An output folder as a run that was stopped or killed leaves it (its workdir and run.json)."""
+        request = runner.RunRequest(manifest=job["manifest"], task_type="text-classification", labels=job["labels"],
+                                    answers=job["answers"], output=job["output"])
+        workdir = job["output"] / WORKDIR
+        workdir.mkdir(parents=True)
+        RunRecord(request=request_fields(request), job="notes", inputs=input_fingerprints(request), started=True,
+                  **record).save(workdir)
+        return job["output"]
+
+    def test_a_folder_with_no_job_is_refused_saying_what_to_give(self, job, tmp_path, capsys):
+        error = _refused(["resume", str(tmp_path)], capsys)
+        assert f"{tmp_path} holds no job to resume: give the --output folder of an autolabel run" in error
+
+    def test_an_input_changed_since_the_job_started_is_refused_naming_it(self, job, capsys):
+        output = self._unfinished(job)
+        job["labels"].write_text(json.dumps({"document-version": "2018-11-28", "labels": [{"label": "x"},
+                                                                                          {"label": "y"}]}))
+        error = _refused(["resume", str(output)], capsys)
+        assert f"{job['labels'].absolute()} changed since job notes started" in error and "--overwrite" in error
+
+    def test_a_missing_input_is_refused_naming_it(self, job, capsys):
+        output = self._unfinished(job)
+        job["answers"].unlink()
+        assert f"answers file {job['answers'].absolute()} does not exist" in _refused(["resume", str(output)], capsys)
+
+    def test_a_complete_job_is_not_run_again(self, job, capsys):
+        output = self._unfinished(job, completed=True)
+        assert f"job notes is complete; its output is in {output}" in _refused(["resume", str(output)], capsys)
+
+    def test_a_new_run_into_an_unfinished_jobs_folder_is_refused_pointing_to_resume(self, job, capsys):
+        output = self._unfinished(job)
+        before = _contents(output)
+        error = _refused(_argv(job), capsys, before=before, folder=output)
+        assert f"`autolabel resume {output}` continues it, or add --overwrite" in error

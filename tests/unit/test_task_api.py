@@ -691,3 +691,52 @@ def test_the_workers_settings_take_ground_truths_ranges(setting, low, high, defa
     for value in (low - 1, high + 1):
         with pytest.raises(ValidationError, match=setting):
             JobConfig(TaskType="text-classification", **{setting: value})
+
+
+class TestBatchOfAResumedRun:
+    """A resumed run publishes its human batch again (logic/resume.py): answers already given count."""
+
+    @staticmethod
+    def _forget_the_task_records() -> None:
+        """What a resumed local run starts from: S3 kept, the tasks table new (localcloud/durable_s3.py)."""
+        table = boto3.resource("dynamodb").Table(TABLE)
+        for item in table.scan()["Items"]:
+            table.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+
+    def test_published_answers_count_and_no_worker_is_asked_an_item_twice(self, cloud, clock, resumed):
+        state = _publish(workers=2)
+        _label_all(state, ["w1"])
+        task = _claim("w2")
+        _label("w2", task["taskId"], "sport")
+        done_item = _item(task)
+        self._forget_the_task_records()
+        _publish(workers=2, token="token-of-the-resumed-run")
+        assert _claim("w1") is None  # w1 answered every item before the run stopped
+        asked = []
+        while (task := _claim("w2")) is not None:
+            asked.append(_item(task))
+            _label("w2", task["taskId"], "sport")
+        assert sorted(asked) == sorted(set(TEXTS) - {done_item})
+        assert _claim("w3") is None  # every item has its two answers
+        assert [token for token, _ in resumed] == ["token-of-the-resumed-run"]
+        assert len(_responses()) == 2 * len(TEXTS)  # one per worker and item, none twice
+        assert {item: record["workers"] for item, record in _consolidated(state).items()} == dict.fromkeys(TEXTS, 2)
+
+    def test_a_batch_answered_before_the_stop_resumes_the_new_run_at_once(self, cloud, clock, resumed):
+        state = _publish()
+        _label_all(state, ["w1"])
+        assert [token for token, _ in resumed] == [TOKEN]
+        self._forget_the_task_records()
+        _publish(token="token-of-the-resumed-run")
+        assert [token for token, _ in resumed] == [TOKEN, "token-of-the-resumed-run"]
+        assert _claim("w2") is None and len(_responses()) == len(TEXTS)
+
+    def test_a_batch_of_the_same_run_waits_on_the_new_token_and_resumes_it_once_complete(
+            self, cloud, clock, resumed):
+        """In AWS the task records outlive the execution: a resume of the run renews the batch's token."""
+        state = _publish()
+        _label_all(state, ["w1"])
+        _publish(token="token-of-the-resumed-run")  # the records are there: published already
+        assert [token for token, _ in resumed] == [TOKEN, "token-of-the-resumed-run"]
+        _publish(token="a-retry-of-that-publish")  # Lambda's retry of the step: resumed once more, not lost
+        assert [token for token, _ in resumed][-1] == "a-retry-of-that-publish"

@@ -10,14 +10,19 @@ without faults: the same labels, the same human batches, every human answer coun
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath
 
 from autolabel import runner
 from autolabel.localcloud.cloud import LocalCloud
+from autolabel.localcloud.workforce import SimulatedWorkforce
 from autolabel.runner import RunRequest, run
+from labeling.logic import job_setup
 from tests.conftest import read_jsonl
+from tests.workflow.test_local_workflow import headlines  # noqa: F401
 
 # handler -> where its invocations crash, in turn (engine.CRASH_POINTS)
 CRASHES = {
@@ -30,9 +35,6 @@ CRASHES = {
     "labeling.handlers.select_ambiguous.handler": ("midway", "after"),
     "labeling.handlers.write_output.handler": ("midway", "after"),
 }
-ITEMS = 1_300  # automated labeling starts at 1,250
-
-
 class CrashingCloud(LocalCloud):
     """The local cloud, with CRASHES injected into its functions as it starts."""
 
@@ -45,19 +47,15 @@ class CrashingCloud(LocalCloud):
         CrashingCloud.crashes = self.registry.crashes  # read once the run is over
 
 
-@pytest.fixture(scope="module")
-def manifest(bbc_news, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("faults") / "articles.manifest"
-    lines = bbc_news["manifest"].read_text(encoding="utf-8").splitlines()[:ITEMS]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _request(manifest: Path, bbc_news, folder: Path, workdir: Path) -> RunRequest:
-    # One workdir for both runs: the second reads the articles' embeddings from its cache.
-    return RunRequest(manifest=manifest, task_type="text-classification", labels=bbc_news["labels"],
-                      answers=bbc_news["answers"], output=folder, workdir=workdir, job_name="faults",
-                      settings={"MaxConcurrentTaskCount": 200, "CalibrationSampleSize": 100})
+def _request(headlines, folder: Path, workdir: Path) -> RunRequest:  # noqa: F811
+    # 300 headlines, a first batch of 140 (60 to calibrate): a model labels part of the pool, the
+    # ambiguous rest goes to humans in a second batch. Both runs read the embeddings from one cache.
+    if not (workdir / "embedding-cache").exists():
+        shutil.copytree(headlines["embedding-cache"], workdir / "embedding-cache")
+    return RunRequest(manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
+                      answers=headlines["answers"], output=folder, workdir=workdir, job_name="faults",
+                      settings={"MaxConcurrentTaskCount": 140, "CalibrationSampleSize": 60, "TargetAccuracy": 0.75,
+                                "ConfidenceLevel": 0.5})
 
 
 def _without_times(lines: list[dict]) -> list[dict]:
@@ -73,12 +71,14 @@ def _answers_per_item(output: Path) -> dict[str, int]:
     return counts
 
 
-def test_every_step_crashing_once_changes_nothing_in_the_output(manifest, bbc_news, tmp_path, monkeypatch,
+def test_every_step_crashing_once_changes_nothing_in_the_output(headlines, tmp_path, monkeypatch,  # noqa: F811
                                                                  synthesized_app):
+    monkeypatch.setattr(job_setup, "AUTOMATED_LABELING_MIN_ITEMS", 200)
     workdir = tmp_path / "work"
-    clean = run(_request(manifest, bbc_news, tmp_path / "clean", workdir), app=synthesized_app)
+    clean = run(_request(headlines, tmp_path / "clean", workdir), app=synthesized_app)
+    assert len(clean["iterations"]) >= 2  # a second human batch: every step ran more than once
     monkeypatch.setattr(runner, "LocalCloud", CrashingCloud)
-    crashed = run(_request(manifest, bbc_news, tmp_path / "crashed", workdir), app=synthesized_app)
+    crashed = run(_request(headlines, tmp_path / "crashed", workdir), app=synthesized_app)
 
     injected = sorted(CrashingCloud.crashes)
     names = {point for _, point in injected}
@@ -99,3 +99,54 @@ def test_every_step_crashing_once_changes_nothing_in_the_output(manifest, bbc_ne
     assert [p.read_bytes() for p in batches] == [
         (tmp_path / "clean" / p.relative_to(tmp_path / "crashed")).read_bytes() for p in batches]
     assert json.loads((tmp_path / "crashed" / "report.json").read_text())["status"] == "Completed"
+
+
+class WorkersWhoGoHome(SimulatedWorkforce):
+    """The simulated workforce, gone home after SHIFT answers: nobody answers the rest."""
+
+    SHIFT = 30
+
+    def __init__(self, answers, **options):
+        super().__init__(_Shift(answers, self), **options)
+
+
+class _Shift(dict):
+    def __init__(self, answers, workforce: SimulatedWorkforce):
+        super().__init__(answers)
+        self.workforce, self.given = workforce, 0
+
+    def __getitem__(self, key):
+        self.given += 1
+        if self.given >= WorkersWhoGoHome.SHIFT:
+            self.workforce._stop.set()  # this answer is the last
+        return super().__getitem__(key)
+
+
+def test_a_human_batch_that_times_out_fails_keeping_its_answers_and_resumes_without_asking_them_again(
+        headlines, tmp_path, monkeypatch, synthesized_app):  # noqa: F811
+    # The batches wait TaskAvailabilityLifetimeInSeconds (60 s, its least) on the local engine's
+    # clock, shortened six times here (10 s: time for a batch, not for a lunch break).
+    seconds = TimeoutSecondsPath._eval_seconds
+    monkeypatch.setattr(TimeoutSecondsPath, "_eval_seconds", lambda self, env: max(1, seconds(self, env) // 6))
+    lines = headlines["manifest"].read_text(encoding="utf-8").splitlines()[:60]
+    manifest = tmp_path / "sixty.manifest"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    request = RunRequest(manifest=manifest, task_type="text-classification", labels=headlines["labels"],
+                         answers=headlines["answers"], output=tmp_path / "out", job_name="timeout",
+                         settings={"MaxConcurrentTaskCount": 25, "CalibrationSampleSize": 10,
+                                   "TaskAvailabilityLifetimeInSeconds": 60})
+    monkeypatch.setattr(runner, "SimulatedWorkforce", WorkersWhoGoHome)
+    with pytest.raises(runner.RunError, match="TaskAvailabilityLifetimeInSeconds"):
+        run(request, app=synthesized_app)
+    out = tmp_path / "out"
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "Failed" and report["counters"]["HumanLabeled"] == 25  # batch 0; batch 1 not done
+    assert "5 of its 25 items had all their 1 answer" in json.loads((out / "failure.json").read_text())["cause"]
+    assert len(_answers_per_item(out)) == 30  # every answer given is kept
+
+    monkeypatch.setattr(runner, "SimulatedWorkforce", SimulatedWorkforce)  # back from home
+    report = runner.resume(out, app=synthesized_app)
+    assert report["status"] == "Completed" and report["counters"]["HumanLabeled"] == 60
+    answers = _answers_per_item(out)
+    assert len(answers) == 60 and set(answers.values()) == {1}  # the 30 answered items were not asked again
+    assert report["totals"]["humanAnswers"] == 60

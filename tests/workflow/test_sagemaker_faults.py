@@ -15,7 +15,7 @@ import pytest
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 
 from autolabel.localcloud import sagemaker as local_sagemaker
-from autolabel.runner import RunError, RunRequest, run
+from autolabel.runner import RunError, RunRequest, resume, run
 from labeling.logic import job_setup, sagemaker_failure, sagemaker_step
 from labeling.task_types import TASK_TYPES
 from tests.conftest import read_jsonl
@@ -138,6 +138,34 @@ def test_a_container_error_fails_at_once_showing_the_containers_last_log_lines(
     assert "model container of the training job faults-" in described
     assert "ValueError: label_count must be at least 2" in described and "exit code: 3" in described
     assert "log group /aws/sagemaker/TrainingJobs" in described
+
+
+def test_a_job_failed_in_training_keeps_its_labels_and_resumes_to_the_output_without_the_fault(
+        faults, headlines, baseline, tmp_path, synthesized_app):  # noqa: F811
+    faults.break_container("training", ["RuntimeError: CUDA out of memory"], code=1)
+    with pytest.raises(RunError) as failed:
+        _run(headlines, tmp_path, synthesized_app)
+    out = tmp_path / "out"
+    # The run was given its --workdir: that is where its state is, and what resume is given.
+    assert f"continue the job with: autolabel resume {tmp_path / 'work'}" in str(failed.value)
+    # What the job had when it failed: the human batch's labels, the rest unlabeled with the reason.
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "Failed" and report["failure"]["error"] == "States.TaskFailed"
+    assert "CUDA out of memory" in report["failure"]["cause"]
+    assert report["counters"]["HumanLabeled"] == 140 and report["counters"]["Unlabeled"] == 160
+    partial = read_jsonl(out / "manifests" / "output" / "output.manifest")
+    unlabeled = [line for line in partial if "label" not in line]
+    assert len(partial) == 300 and len(unlabeled) == 160
+    assert all(line["label-metadata"]["failure-reason"].startswith("JobFailed: the labeling job failed "
+                                                                   "(States.TaskFailed)") for line in unlabeled)
+    assert "The job failed" in (out / "report.md").read_text()
+    # The container mended (the fault was once), the job resumes at training, under new job names.
+    report = resume(tmp_path / "work", app=synthesized_app)
+    # As the run without the fault ends: at its human cap (a stopping condition), not failed.
+    assert (report["status"], report["stopReason"]) == ("Stopped", "MaxHumanLabeledObjectCount")
+    assert "failure" not in report and not (out / "failure.json").exists()
+    assert _labels(tmp_path) == baseline
+    assert report["totals"]["humanAnswers"] == 140  # the batch answered before the failure, not asked again
 
 
 def test_a_transform_over_three_instances_labels_as_one_instance_does(

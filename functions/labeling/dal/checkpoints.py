@@ -27,3 +27,9 @@ def write(bucket: str, layout: JobLayout, *, after: str, next_state: str, state:
 def read(bucket: str, layout: JobLayout) -> dict[str, Any] | None:
     """The checkpoint, or None when the run never got past ValidateJob."""
     return s3.read_json_if_present(bucket, layout.checkpoint)
+
+
+def set_aside_failure(bucket: str, layout: JobLayout, attempt: int) -> bool:
+    """Move an earlier attempt's failure.json out of the output, beside the checkpoint, as it is
+    resumed: the output then says how the job ends, and the failure is kept. False when there was none."""
+    return s3.move(bucket, layout.failure, layout.earlier_failure(attempt))

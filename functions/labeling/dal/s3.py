@@ -150,6 +150,18 @@ def write_bytes(bucket: str, key: str, body: bytes, content_type: str) -> None:
     _client().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
 
 
+def move(bucket: str, source: str, target: str) -> bool:
+    """Copy an object of the job's own to `target`, then delete it at `source`; False when there is none."""
+    try:
+        _client().copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source})
+    except ClientError as error:
+        if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return False
+        raise
+    _client().delete_object(Bucket=bucket, Key=source)
+    return True
+
+
 def exists(bucket: str, key: str) -> bool:
     response = _client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     return any(o["Key"] == key for o in response.get("Contents", []))

@@ -34,6 +34,7 @@ def handler(request: ResumeRequest, context: LambdaContext) -> dict:
     layout = JobLayout(f"jobs/{target.job}")
     checkpoint = checkpoints.read(target.bucket, layout)
     resumed = resumed_state(checkpoint, bucket=target.bucket, manifest_key=layout.input_manifest)
+    checkpoints.set_aside_failure(target.bucket, layout, resumed["state"].get("resumes", 0))
     logger.info("job resumed", extra={"job": target.job, "resumeAt": resumed["resumeAt"],
                                       "after": (checkpoint or {}).get("after"),
                                       "iteration": (checkpoint or {}).get("iteration")})
