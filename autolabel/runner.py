@@ -25,13 +25,14 @@ from typing import Any, TextIO
 
 import boto3
 
+from autolabel import executions
 from autolabel.localcloud import engine
-from autolabel.localcloud.asl import ACCOUNT, REGION
 from autolabel.localcloud.cloud import LocalCloud, SynthesizedApp, synthesize
 from autolabel.localcloud.gateway import GatewayError, LocalGateway, check_port
 from autolabel.localcloud.workforce import AnswersError, SimulatedWorkforce, load_answers, missing_answers
 from autolabel.media import MediaStager
 from autolabel.output_folder import WORKDIR, OutputFolder, OutputFolderError
+from autolabel.run_errors import RunError, RunStopped
 from autolabel.run_record import (
     RECORD,
     RunRecord,
@@ -45,8 +46,6 @@ from labeling.logic.job_setup import JobSetupError, parse_job_config, parse_labe
 from labeling.models.job import JobConfig, LabelCategories
 from labeling.task_types import task_type
 
-# States after which the job's counts are worth showing.
-PROGRESS_STATES = {"SelectSample", "ConsolidateAnnotations", "ApplyThreshold", "SelectAmbiguous"}
 # The job.json fields `autolabel run` sets from its options: messages name the option.
 SETTING_OPTIONS = {
     "TaskType": "--task-type",
@@ -64,25 +63,9 @@ LABELS_EXAMPLE = json.dumps({"document-version": "2018-11-28", "labels": [{"labe
 INPUT_ERRORS = {"JobSetupError", "ManifestError", "InvalidJobName", "InvalidJobNameError"}
 # The workdir's folder of the run's copies of its input files.
 STAGING = "inputs"
-# How long a stop waits for the execution to say it stopped (Ctrl-C must end the run within seconds).
-STOP_SECONDS = 3
-# The function that writes a stopped job's outputs (labeling/handlers/record_stop.py).
-RECORD_STOP = "labeling.handlers.record_stop.handler"
 # Who answers human tasks: known answers through the task API, or people at the labeling page.
 WORKFORCES = ("simulated", "web")
 MAX_WORKERS = 50
-
-
-class RunStopped(RuntimeError):
-    """The user stopped the run (Ctrl-C); the message says what was done and how to continue."""
-
-
-class RunError(RuntimeError):
-    """The run could not start or did not complete; the message says why."""
-
-    def __init__(self, message: str, logs: Path | None = None):
-        super().__init__(message)
-        self.logs = logs  # where the details are, once the run has a workdir
 
 
 @dataclass
@@ -242,62 +225,6 @@ def _check_answers(request: RunRequest, manifest: Path, answers: dict[str, Any],
 
 # ----------------------------------------------------------- the run ----
 
-def _print_progress(out: TextIO, state: str, output: dict[str, Any]) -> None:
-    counts = output.get("counts", {})
-    line = (f"[{state:>22}] iteration {output.get('iteration', 0)}: human {counts.get('humanLabeled', 0)}, "
-            f"machine {counts.get('machineLabeled', 0)}, in human batch {counts.get('inHumanBatch', 0)}, "
-            f"unlabeled pool {counts.get('pool', 0)} of {counts.get('total', '?')}")
-    threshold = output.get("threshold")
-    if state == "ApplyThreshold" and threshold:
-        value = threshold.get("value")
-        line += (f"; threshold {value:.3f} (calibration {threshold['measure']} "
-                 f"{threshold['estimate']:.3f}, "
-                 f"lower bound {threshold.get('lowerBound'):.3f})" if value is not None
-                 else "; no threshold met the target: nothing machine-labeled")
-    print(line, file=out, flush=True)
-
-
-def _history(sfn, execution_arn: str) -> list[dict]:
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        events.extend(page["events"])
-        token = page.get("nextToken")
-        if not token:
-            return events
-
-
-def _wait(cloud: LocalCloud, execution_arn: str, workforce: SimulatedWorkforce | None, out: TextIO) -> dict:
-    sfn = boto3.client("stepfunctions")
-    seen = 0
-    while True:
-        described = sfn.describe_execution(executionArn=execution_arn)
-        events = _history(sfn, execution_arn)
-        for event in events[seen:]:
-            details = event.get("stateExitedEventDetails")
-            if details and details["name"] in PROGRESS_STATES:
-                _print_progress(out, details["name"], json.loads(details.get("output") or "{}"))
-        seen = len(events)
-        if described["status"] != "RUNNING":
-            return described
-        if workforce and workforce.errors:
-            raise RunError(f"the simulated workforce stopped: {workforce.errors[0]}")
-        time.sleep(0.5)
-
-
-def _wait_for_execution(job: str, state_machine_arn: str, timeout: float = 60) -> str:
-    sfn = boto3.client("stepfunctions")
-    arn = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{state_machine_arn.rsplit(':', 1)[-1]}:{job}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        executions = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
-        if any(e["executionArn"] == arn for e in executions):
-            return arn
-        time.sleep(0.1)
-    raise RunError(f"no execution started for job {job}; the upload trigger did not fire")
-
-
 def _download(bucket: str, prefix: str, target: Path) -> None:
     s3 = boto3.client("s3")
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -365,46 +292,6 @@ def _print_sign_in(gateway: LocalGateway, workers: int, out: TextIO) -> None:
         print(f"worker {number}: {gateway.login_url(f'worker-{number}')}", file=out, flush=True)
 
 
-def _start_execution(cloud: LocalCloud, job: str, record: RunRecord, manifest: Path, layout: JobLayout,
-                     out: TextIO) -> str:
-    """The execution that runs (or goes on with) the job: the upload's, or a resume's."""
-    if record.started:  # go on from the job's files (labeling/logic/resume.py)
-        record.resumes += 1
-        name = f"{job}-resume-{record.resumes}"
-        arn = boto3.client("stepfunctions").start_execution(
-            stateMachineArn=cloud.state_machine_arn, name=name,
-            input=json.dumps({"resume": {"bucket": cloud.bucket, "job": job}}),
-        )["executionArn"]
-        print(f"job {job} resuming ({cloud.restored_objects} files kept from before)", file=out, flush=True)
-        return arn
-    boto3.client("s3").upload_file(str(manifest), cloud.bucket, layout.input_manifest)  # the trigger
-    print(f"uploaded s3://{cloud.bucket}/{layout.input_manifest}; job {job} starting", file=out, flush=True)
-    arn = _wait_for_execution(job, cloud.state_machine_arn)
-    record.started = True
-    return arn
-
-
-def _stop(cloud: LocalCloud, execution_arn: str, out: TextIO) -> dict[str, Any]:
-    """Stop the execution and write the job's outputs so far, as the stack does on a stop: Step
-    Functions' status-change event to the RecordStop function (infra/stack.py)."""
-    sfn = boto3.client("stepfunctions")
-    sfn.stop_execution(executionArn=execution_arn, cause="stopped by the user (Ctrl-C)")
-    deadline = time.monotonic() + STOP_SECONDS
-    described = sfn.describe_execution(executionArn=execution_arn)
-    while described["status"] == "RUNNING" and time.monotonic() < deadline:  # moto stops it in its thread
-        time.sleep(0.1)
-        described = sfn.describe_execution(executionArn=execution_arn)
-    result, failed = cloud.registry.invoke(cloud.function_for_handler(RECORD_STOP), {
-        "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
-        "detail": {"executionArn": execution_arn, "stateMachineArn": cloud.state_machine_arn,
-                   "status": described["status"], "input": described.get("input", "{}")},
-    })
-    if failed:  # the job is kept all the same: resume continues it
-        print(f"the outputs so far could not be written ({result.get('errorType')}: {result.get('errorMessage')}); "
-              f"details in {cloud.function_logs.path}", file=out, flush=True)
-    return described
-
-
 def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json: bytes, config: dict[str, Any],
              output: OutputFolder, workdir: Path, record: RunRecord, out: TextIO,
              app: SynthesizedApp | None) -> dict[str, Any]:
@@ -440,7 +327,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
         gateway = _gateway(cloud, request)  # the task API, as workers reach it (docs/task-api.md)
         execution_arn = None
         try:
-            execution_arn = _start_execution(cloud, job, record, manifest, layout, out)
+            execution_arn = executions.start_execution(cloud, job, record, manifest, layout, out)
             record.save(workdir)
             workforce = SimulatedWorkforce(answers, job=job, gateway=gateway, workers=workers) if simulated \
                 else None
@@ -449,7 +336,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
             else:
                 _print_sign_in(gateway, workers, out)
             try:
-                execution = _wait(cloud, execution_arn, workforce, out)
+                execution = executions.wait(cloud, execution_arn, workforce, out)
             finally:
                 if workforce:
                     workforce.stop()
@@ -458,7 +345,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
                 raise RunStopped(f"job {job} stopped before it started; "
                                  f"continue it with: {resume_command(request, workdir)}") from None
             print(f"stopping job {job} ...", file=out, flush=True)
-            execution, stopped = _stop(cloud, execution_arn, out), True
+            execution, stopped = executions.stop(cloud, execution_arn, out), True
         finally:
             gateway.stop()
         staged = Path(tempfile.mkdtemp(prefix="output-", dir=workdir))

@@ -179,10 +179,15 @@ def output_name(input_prefix: str, key: str) -> str:
 
 
 def _die_with_parent() -> None:
-    """A container process must not outlive the run that started it (Linux: PR_SET_PDEATHSIG)."""
+    """A container process must not outlive the run that started it (Linux: PR_SET_PDEATHSIG), and
+    leaves Ctrl-C to it: the terminal sends SIGINT to the whole process group, and a training job
+    that died of it would fail the job before the run could stop it (the run stops the job, then
+    exits, and the container with it)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
     except (OSError, AttributeError):

@@ -75,6 +75,8 @@ def test_a_stopped_and_a_killed_job_resume_to_every_item_labeled_once(job, bbc_n
     assert f"continue it with: autolabel resume {output}" in said and "Traceback" not in said
     stopped = json.loads((output / "report.json").read_text())
     assert stopped["status"] == "Stopped" and stopped["stopReason"] == "StopRequested"
+    assert not (output / "failure.json").exists()  # Ctrl-C reached the training process too: it is the run's
+
     first_batch = stopped["counters"]["HumanLabeled"]
     assert first_batch > 0 and stopped["counters"]["MachineLabeled"] == 0
     assert stopped["counters"]["TotalLabeled"] + stopped["counters"]["Unlabeled"] == ITEMS

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from autolabel import runner
+from autolabel import executions
 from autolabel.localcloud.cloud import LocalCloud
 from autolabel.localcloud.gateway import LocalGateway
 from autolabel.runner import RunError, RunRequest, run
@@ -156,14 +156,14 @@ def test_uploads_start_one_execution_per_job_and_answers_are_stored_as_they_arri
 def execution_history(monkeypatch):
     """The finished execution's history events, captured before the local cloud goes away."""
     captured = {}
-    wait = runner._wait
+    wait = executions.wait
 
     def waiting(cloud, execution_arn, workforce, out):
         described = wait(cloud, execution_arn, workforce, out)
-        captured["events"] = runner._history(boto3.client("stepfunctions"), execution_arn)
+        captured["events"] = executions.history(boto3.client("stepfunctions"), execution_arn)
         return described
 
-    monkeypatch.setattr(runner, "_wait", waiting)
+    monkeypatch.setattr(executions, "wait", waiting)
     return captured
 
 
