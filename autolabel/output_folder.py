@@ -17,6 +17,15 @@ from pathlib import Path, PurePosixPath
 
 MARKER = ".autolabel-output.json"
 WORKDIR = ".autolabel"  # where a run keeps its state, inside its output folder (run_record.py)
+RUN_RECORD = "run.json"  # what the run was asked, and whether its job completed (run_record.py)
+
+
+def _unfinished(workdir: Path) -> bool:
+    """Whether the run whose workdir this is stopped, failed or was killed (its run.json says)."""
+    try:
+        return not json.loads((workdir / RUN_RECORD).read_text(encoding="utf-8")).get("completed", False)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class OutputFolderError(ValueError):
@@ -64,7 +73,7 @@ class OutputFolder:
         earlier_run = (self.path / WORKDIR).is_dir()  # a run's workdir (run_record.py): ours
         if not entries and not earlier_run:
             return
-        if not self.overwrite and earlier_run and not self.marker.exists():
+        if not self.overwrite and earlier_run and (_unfinished(self.path / WORKDIR) or not self.marker.exists()):
             raise OutputFolderError(
                 f"--output {self.name} holds a job that an earlier autolabel run started and did not finish; "
                 f"`autolabel resume {self.name}` continues it, or add --overwrite to start it again from the "

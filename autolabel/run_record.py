@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from autolabel.output_folder import RUN_RECORD as RECORD
 from autolabel.output_folder import WORKDIR
 
-RECORD = "run.json"
 PATH_FIELDS = ("manifest", "labels", "output", "answers", "workdir")
 
 

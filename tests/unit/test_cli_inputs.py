@@ -417,3 +417,11 @@ class TestResume:
         before = _contents(output)
         error = _refused(_argv(job), capsys, before=before, folder=output)
         assert f"`autolabel resume {output}` continues it, or add --overwrite" in error
+
+    def test_a_new_run_into_a_stopped_jobs_folder_with_its_outputs_so_far_points_to_resume(self, job, capsys):
+        output = self._unfinished(job)
+        (output / "report.json").write_text('{"status": "Stopped"}')  # what a stop publishes, and its list
+        (output / MARKER).write_text(json.dumps({"files": ["report.json"]}))
+        before = _contents(output)
+        error = _refused(_argv(job), capsys, before=before, folder=output)
+        assert f"`autolabel resume {output}` continues it" in error
