@@ -40,3 +40,12 @@ def bbc_news(tmp_path_factory) -> dict[str, Path]:
 def read_jsonl(path: Path) -> list[dict]:
     """A JSON Lines file's records, split on "\n" only as the pipeline splits them."""
     return [json.loads(line) for line in jsonl.file_lines(path) if line.strip()]
+
+
+@pytest.fixture
+def fake_aws_credentials(monkeypatch):
+    """moto's test credentials and region, and no endpoint of a local cloud left over."""
+    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)

@@ -4,20 +4,12 @@ object the last one held, whatever wrote it, and nothing deleted."""
 from __future__ import annotations
 
 import boto3
-import pytest
 from moto import mock_aws
 
 from autolabel.localcloud import engine
 from autolabel.localcloud.durable_s3 import DurableS3
 
 BUCKET = "jobs"
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(variable, value)
 
 
 def _objects() -> dict[str, bytes]:
@@ -27,7 +19,7 @@ def _objects() -> dict[str, bytes]:
     return {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() for key in keys}
 
 
-def test_every_write_survives_the_process_and_deletes_stay_deleted(aws, tmp_path):
+def test_every_write_survives_the_process_and_deletes_stay_deleted(fake_aws_credentials, tmp_path):
     store = DurableS3(tmp_path / "s3")
     big = bytes(range(256)) * 30_000  # 7.7 MB: a multipart upload of two parts
     with mock_aws():
@@ -74,7 +66,7 @@ def _received(queue: str) -> int:
     return len(boto3.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []))
 
 
-def test_a_restore_uploads_nothing_again(aws, tmp_path):
+def test_a_restore_uploads_nothing_again(fake_aws_credentials, tmp_path):
     """Restored objects start no job: a restored input manifest is no new upload."""
     store = DurableS3(tmp_path / "s3")
     with mock_aws():

@@ -125,11 +125,7 @@ BUCKET = "jobs-bucket"
 
 
 @pytest.fixture
-def bucket(monkeypatch):
-    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(variable, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+def bucket(fake_aws_credentials, monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     s3._client.cache_clear()
     with mock_aws():
