@@ -572,17 +572,28 @@ def installed_patches() -> Patches:
 _s3_listeners: list[S3WriteListener] = []
 
 
+def _tell_listeners(tell: Callable[[S3WriteListener], None]) -> None:
+    """Every listener hears of the write, even when one raises (an injected crash must not keep the
+    object from the durable store): the first error is raised after."""
+    failure: Exception | None = None
+    for listener in list(_s3_listeners):
+        try:
+            tell(listener)
+        except Exception as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
+
+
 def _put_object(self, bucket_name, key_name, value, *args, **kwargs):
     stored = ORIGINALS["S3Backend.put_object"](self, bucket_name, key_name, value, *args, **kwargs)
-    for listener in list(_s3_listeners):
-        listener.saved(bucket_name, key_name, value)
+    _tell_listeners(lambda listener: listener.saved(bucket_name, key_name, value))
     return stored
 
 
 def _delete_object(self, bucket_name, key_name, *args, **kwargs):
     result = ORIGINALS["S3Backend.delete_object"](self, bucket_name, key_name, *args, **kwargs)
-    for listener in list(_s3_listeners):
-        listener.deleted(bucket_name, key_name)
+    _tell_listeners(lambda listener: listener.deleted(bucket_name, key_name))
     return result
 
 
