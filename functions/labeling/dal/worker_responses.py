@@ -13,6 +13,7 @@ deletes or replaces an answer: a resubmission or a late answer is a staged file 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from labeling.dal import s3
@@ -60,10 +61,14 @@ class WorkerResponses:
         return s3.write_json_if_absent(self.bucket, key, record)
 
 
-def item_answers(bucket: str, layout: JobLayout, iteration: int, item_id: int) -> dict[str, dict[str, Any]]:
-    """worker id -> answerContent of the item's published worker responses."""
-    prefix = layout.worker_response_prefix(iteration) + f"{item_id}/"
-    return worker_answers.answers_by_worker(s3.read_json(bucket, key) for key in sorted(s3.list_keys(bucket, prefix)))
+def response_keys(bucket: str, layout: JobLayout, iteration: int) -> dict[int, list[str]]:
+    """item id -> the keys of its published worker responses in the iteration, in order: one
+    paginated LIST of the iteration's folder (1,000 keys a page), not one per item."""
+    prefix = layout.worker_response_prefix(iteration)
+    keys: dict[int, list[str]] = {}
+    for key in s3.list_keys(bucket, prefix):
+        keys.setdefault(int(key[len(prefix):].split("/", 1)[0]), []).append(key)
+    return {item: sorted(some) for item, some in keys.items()}
 
 
 # Items whose responses are read at once by batch_answers (their GETs run concurrently).
@@ -73,30 +78,23 @@ ANSWER_READ_GROUP = 256
 def batch_answers(bucket: str, layout: JobLayout, iteration: int, items: Iterable[dict[str, Any]]
                   ) -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
     """Each batch item with worker id -> answerContent of its published responses (ConsolidateAnnotations),
-    as item_answers gives them, in the items' order.
+    in the items' order.
 
-    One paginated LIST of the iteration's worker-response folder (1,000 keys a page) instead of one
-    per item, and the responses' GETs run concurrently, a group of items at a time: a batch of
-    10,000 items is 10 LISTs and its GETs, not 10,000 LISTs and GETs one after the other.
+    The iteration's responses are listed once (response_keys) and read concurrently, a group of
+    items at a time: a batch of 10,000 items is 10 LISTs and its GETs, not 10,000 LISTs and GETs
+    one after the other.
     """
-    prefix = layout.worker_response_prefix(iteration)
-    keys: dict[str, list[str]] = {}
-    for key in s3.list_keys(bucket, prefix):
-        keys.setdefault(key[len(prefix):].split("/", 1)[0], []).append(key)
-    group: list[dict[str, Any]] = []
+    keys = response_keys(bucket, layout, iteration)
 
     def answered(group: list[dict[str, Any]]):
-        item_keys = [sorted(keys.get(str(item["id"]), ())) for item in group]
+        item_keys = [keys.get(int(item["id"]), []) for item in group]
         records = iter(s3.read_json_many(bucket, [key for some in item_keys for key in some]))
         for item, some in zip(group, item_keys, strict=True):
             yield item, worker_answers.answers_by_worker([next(records) for _ in some])
 
-    for item in items:
-        group.append(item)
-        if len(group) == ANSWER_READ_GROUP:
-            yield from answered(group)
-            group = []
-    yield from answered(group)
+    items = iter(items)
+    while group := list(islice(items, ANSWER_READ_GROUP)):
+        yield from answered(group)
 
 
 def published_answers(bucket: str, layout: JobLayout, iteration: int) -> dict[int, dict[str, dict[str, Any]]]:
@@ -105,16 +103,15 @@ def published_answers(bucket: str, layout: JobLayout, iteration: int) -> dict[in
 
     A batch published again (a resumed run whose task records are gone) starts from these, so an
     answer given before the run stopped is counted, and its worker is not asked again. One LIST
-    of the iteration's folder, and one GET per answer found (none, unless the batch was answered).
+    of the iteration's folder, and the answers found read concurrently (none, unless the batch was
+    answered).
     """
-    prefix = layout.worker_response_prefix(iteration)
+    keys = response_keys(bucket, layout, iteration)
+    records = iter(s3.read_json_many(bucket, [key for some in keys.values() for key in some]))
     found: dict[int, dict[str, dict[str, Any]]] = {}
-    for key in s3.list_keys(bucket, prefix):
-        item_id = int(key[len(prefix):].split("/", 1)[0])
-        for answer in s3.read_json(bucket, key).get("answers", []):
-            counted = {"acceptedAt": from_iso(answer["acceptanceTime"]),
-                       "submittedAt": from_iso(answer["submissionTime"]), "published": True}
-            previous = found.setdefault(item_id, {}).get(answer["workerId"])
-            if previous is None or counted["submittedAt"] < previous["submittedAt"]:  # as answers_by_worker
-                found[item_id][answer["workerId"]] = counted
+    for item_id, some in keys.items():
+        answers = worker_answers.first_answers([next(records) for _ in some])
+        found[item_id] = {worker: {"acceptedAt": from_iso(answer["acceptanceTime"]),
+                                   "submittedAt": from_iso(answer["submissionTime"]), "published": True}
+                          for worker, answer in answers.items()}
     return found

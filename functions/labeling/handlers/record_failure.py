@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import checkpoints, s3
+from labeling.dal.worker_responses import response_keys
 from labeling.job_outputs import Ending, write_outputs
 from labeling.layout import JobLayout
 from labeling.logic import sagemaker_failure
@@ -52,12 +53,9 @@ def human_batch_timeout(state: dict[str, Any], bucket: str, layout: JobLayout) -
     needed = int(settings.get("NumberOfHumanWorkersPerDataObject", 1))
     k, total = int(state.get("iteration", 0)), int(state["batch"]["size"])
     prefix = layout.worker_response_prefix(k)
-    per_item: dict[str, int] = {}
-    for key in s3.list_keys(bucket, prefix):
-        item = key[len(prefix):].split("/", 1)[0]
-        per_item[item] = per_item.get(item, 0) + 1
-    done = sum(1 for count in per_item.values() if count >= needed)
-    answers = sum(min(count, needed) for count in per_item.values())
+    per_item = [len(keys) for keys in response_keys(bucket, layout, k).values()]
+    done = sum(1 for count in per_item if count >= needed)
+    answers = sum(min(count, needed) for count in per_item)
     waited = f"{lifetime} s ({_duration(int(lifetime))})" if lifetime else "its time"
     return (
         f"the human batch of iteration {k} was not complete when its TaskAvailabilityLifetimeInSeconds, {waited}, "

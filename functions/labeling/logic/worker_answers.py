@@ -51,16 +51,22 @@ def response_record(*, answer_content: Mapping[str, Any], worker_id: str, worker
     }]}
 
 
-def answers_by_worker(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """worker id -> answerContent, from an item's worker-response files (in the order listed).
+def first_answers(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """worker id -> that worker's answer (Ground Truth's answer record), from an item's worker-response
+    files (in the order listed).
 
     A worker counts once per item; should a folder hold two answers of one worker (our API
     writes one), the one submitted first is theirs.
     """
-    first: dict[str, tuple[str, dict[str, Any]]] = {}
+    first: dict[str, dict[str, Any]] = {}
     for record in records:
         for answer in record.get("answers", []):
-            worker, submitted = answer["workerId"], answer.get("submissionTime", "")
-            if worker not in first or submitted < first[worker][0]:
-                first[worker] = (submitted, answer["answerContent"])
-    return {worker: content for worker, (_, content) in first.items()}
+            worker = answer["workerId"]
+            if worker not in first or answer.get("submissionTime", "") < first[worker].get("submissionTime", ""):
+                first[worker] = answer
+    return first
+
+
+def answers_by_worker(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """worker id -> answerContent of each worker's first answer (first_answers)."""
+    return {worker: answer["answerContent"] for worker, answer in first_answers(records).items()}
