@@ -69,15 +69,10 @@ def _without_label(record: dict[str, Any], failure_reason: str, *, attribute: st
     return out
 
 
-def unlabeled_line(
-    record: dict[str, Any], stop_reason: str, *, attribute: str, task: TaskType, job_name: str
-) -> dict[str, Any]:
-    """An input line the job did not label because a stopping condition ended it."""
-    return _without_label(
-        record, f"StoppingConditionMet: the labeling job stopped at its stopping condition "
-                f"{stop_reason} before this object was labeled",
-        attribute=attribute, task=task, job_name=job_name,
-    )
+def stopping_condition_reason(stop_reason: str) -> str:
+    """The failure-reason of an input line the job did not label because a stopping condition ended it."""
+    return (f"StoppingConditionMet: the labeling job stopped at its stopping condition {stop_reason} "
+            "before this object was labeled")
 
 
 # Where an invalid line that is no JSON object keeps its text in the output manifest (our own
@@ -129,6 +124,8 @@ def output_lines(
     `unlabeled_reason` is the failure-reason to give): then it is written unlabeled and
     counted as Unlabeled.
     """
+    if unlabeled_reason is None and stop_reason:
+        unlabeled_reason = stopping_condition_reason(stop_reason)
     pending = next(labels, None)
     invalid_lines = iter(invalid)
     next_invalid = next(invalid_lines, None)
@@ -152,10 +149,6 @@ def output_lines(
         elif unlabeled_reason:
             counters.Unlabeled += 1
             yield _without_label(record, unlabeled_reason, attribute=fmt["attribute"], task=fmt["task"],
-                                 job_name=fmt["job_name"])
-        elif stop_reason:
-            counters.Unlabeled += 1
-            yield unlabeled_line(record, stop_reason, attribute=fmt["attribute"], task=fmt["task"],
                                  job_name=fmt["job_name"])
         else:
             raise MissingLabelError(f"item {item_id} (input line {line.number}) has no label")
