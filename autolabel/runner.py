@@ -257,9 +257,8 @@ def _failure(staged: Path, execution: dict[str, Any]) -> tuple[str | None, str]:
     return reason.get("error"), cause if isinstance(cause, str) else json.dumps(cause)[:2000]
 
 
-def _failed(job: str, execution: dict[str, Any], staged: Path, translate: Callable[[str], str],
+def _failed(job: str, execution: dict[str, Any], error: str | None, cause: str, translate: Callable[[str], str],
             logs: Path) -> RunError:
-    error, cause = _failure(staged, execution)
     status = execution["status"].lower().replace("_", " ")
     named = "" if error in INPUT_ERRORS or not error else f" ({error})"
     return RunError(f"job {job} {status}: {translate(cause)}{named}", logs=logs)
@@ -358,8 +357,9 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
     if stopped:
         failed = RunStopped(_stopped_message(job, report, request, workdir))
     elif execution["status"] != "SUCCEEDED" or not report:
-        failed = _failed(job, execution, staged, translate, logs)  # read before publishing moves failure.json
-        if not _input_error(staged):
+        error, cause = _failure(staged, execution)  # read before publishing moves failure.json
+        failed = _failed(job, execution, error, cause, translate, logs)
+        if error not in INPUT_ERRORS:  # the user's input, which a resume cannot mend (S3 has the files checked)
             failed.args = (f"{failed}; everything labeled so far is in {request.output}; after fixing the cause, "
                            f"continue the job with: {resume_command(request, workdir)}",)
     record.history.append({"execution": execution.get("executionArn"), "status": execution["status"]})
@@ -382,12 +382,6 @@ def _stopped_message(job: str, report: dict[str, Any] | None, request: RunReques
         done = (f": {counters['HumanLabeled']} item(s) labeled by humans and {counters['MachineLabeled']} by the "
                 f"model so far, {counters['Unlabeled']} not yet, all in {request.output}")
     return f"job {job} stopped{done}; continue it with: {resume_command(request, workdir)}"
-
-
-def _input_error(staged: Path) -> bool:
-    """Whether the job failed on the user's input, which a resume cannot mend (the files are checked in S3)."""
-    failure = staged / "failure.json"
-    return failure.exists() and json.loads(failure.read_text(encoding="utf-8")).get("error") in INPUT_ERRORS
 
 
 def resume_command(request: RunRequest, workdir: Path) -> str:

@@ -8,6 +8,7 @@ rest without one and with a `failure-reason`, and a report whose status says how
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from labeling.dal import report_files, s3
@@ -42,6 +43,13 @@ class Ending:
     def stopped(cls) -> Ending:
         return cls("Stopped", "JobStopped: the labeling job was stopped before this object was labeled; "
                               "resuming the job labels it")
+
+
+def failure_file(*, job: str, error: str | None, cause: Any, iteration: int | None,
+                 counts: dict[str, Any] | None) -> dict[str, Any]:
+    """failure.json: why the job failed, where it was (RecordFailure's, and RecordStop's on a timeout)."""
+    return {"job": job, "status": "Failed", "error": error, "cause": cause, "iteration": iteration,
+            "counts": counts, "time": datetime.now(UTC).isoformat()}
 
 
 @tracer.capture_method

@@ -11,7 +11,6 @@ checkpoint is left as the last step wrote it, so the job can be resumed (logic/r
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import checkpoints, s3
 from labeling.dal.worker_responses import response_keys
-from labeling.job_outputs import Ending, write_outputs
+from labeling.job_outputs import Ending, failure_file, write_outputs
 from labeling.layout import JobLayout
 from labeling.logic import sagemaker_failure
 from labeling.models.state import JobState
@@ -92,12 +91,8 @@ def failure_record(state: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
         logger.exception("could not read the human batch's progress")
         explained = None
     explained = explained or sagemaker_failure.describe(error, state)
-    record = {
-        "job": name, "status": "Failed", "error": error.get("Error"),
-        "cause": explained if explained else _cause(error.get("Cause")),
-        "iteration": state.get("iteration"), "counts": state.get("counts"),
-        "time": datetime.now(UTC).isoformat(),
-    }
+    record = failure_file(job=name, error=error.get("Error"), cause=explained or _cause(error.get("Cause")),
+                          iteration=state.get("iteration"), counts=state.get("counts"))
     return bucket, layout.failure, record
 
 

@@ -11,14 +11,13 @@ its state by its last checkpoint.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import checkpoints, s3
-from labeling.job_outputs import Ending, write_outputs
+from labeling.job_outputs import Ending, failure_file, write_outputs
 from labeling.layout import JobLayout
 from labeling.models.state import JobState
 from labeling.observability import logger, metrics, tracer
@@ -54,11 +53,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict:
                     extra={"job": layout.job_name, "status": status})
         return {"job": layout.job_name, "status": status, "written": False}
     end = ending(status)
+    state = JobState.model_validate(checkpoint["state"])
     if end.status == "Failed":
-        s3.write_json(bucket, layout.failure, {
-            "job": layout.job_name, "status": "Failed", "error": end.error, "cause": end.cause,
-            "iteration": checkpoint.get("iteration"), "time": datetime.now(UTC).isoformat()})
-    summary = write_outputs(JobState.model_validate(checkpoint["state"]), end)
+        s3.write_json(bucket, layout.failure, failure_file(
+            job=layout.job_name, error=end.error, cause=end.cause, iteration=state.iteration,
+            counts=state.counts.model_dump(by_alias=True)))
+    summary = write_outputs(state, end)
     metrics.add_metric(name="JobsStopped" if end.status == "Stopped" else "JobsFailed", unit=MetricUnit.Count,
                        value=1)
     logger.info("outputs of a stopped job written", extra={"job": layout.job_name, "status": status,
