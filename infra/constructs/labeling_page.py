@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Annotations, RemovalPolicy
+from aws_cdk import Annotations
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
+from infra.constructs.storage import private_bucket
 from infra.paths import WEB_DIR
 
 API_PATH = "/api/*"
@@ -34,14 +35,8 @@ def page_config(*, hosted_ui_url: str, client_id: str, redirect_uri: str) -> dic
 class LabelingPage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, api_domain: str, log_bucket: s3.IBucket) -> None:
         super().__init__(scope, construct_id)
-        self.bucket = s3.Bucket(
-            self, "Site",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
-            server_access_logs_bucket=log_bucket,
-            server_access_logs_prefix="site-bucket/",
-            removal_policy=RemovalPolicy.RETAIN,
+        self.bucket = private_bucket(
+            self, "Site", server_access_logs_bucket=log_bucket, server_access_logs_prefix="site-bucket/",
         )
         api = cloudfront.BehaviorOptions(
             origin=origins.HttpOrigin(
