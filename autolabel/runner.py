@@ -304,6 +304,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
     staging.mkdir(parents=True, exist_ok=True)
     manifest = media.absolute_copy(request.manifest.absolute(), staging / "input.manifest")
     if simulated:
+        assert request.answers is not None  # the request's checks: a simulated workforce needs --answers
         answers_file = media.absolute_copy(request.answers.absolute(), staging / "answers.manifest")
         answers = load_answers(answers_file, labels.names, name=str(request.answers), source_key=source_key)
         _check_answers(request, manifest, answers, source_key, media.is_bad)
@@ -319,7 +320,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
         s3.put_object(Bucket=cloud.bucket, Key=layout.job_config, Body=json.dumps(config).encode())
         s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=labels_json)
         manifest = media.uploaded_copy(manifest, staging / "input.uploaded.manifest", bucket=cloud.bucket,
-                                       prefix=layout.prefix + "data", upload=s3.upload_file)
+                                       prefix=layout.media, upload=s3.upload_file)
         if simulated:
             answers = load_answers(media.named_like_uploads(answers_file, staging / "answers.uploaded.manifest"),
                                    labels.names, name=str(request.answers), source_key=source_key)
@@ -353,7 +354,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
     media.restore(staged / "manifests" / "output" / "output.manifest")
     report_file = staged / "report.json"
     report = json.loads(report_file.read_text(encoding="utf-8")) if report_file.exists() else None
-    failed = None
+    failed: RunStopped | RunError | None = None
     if stopped:
         failed = RunStopped(_stopped_message(job, report, request, workdir))
     elif execution["status"] != "SUCCEEDED" or not report:
@@ -370,6 +371,7 @@ def _run_job(request: RunRequest, job: str, labels: LabelCategories, labels_json
               file=out, flush=True)
     if failed:
         raise failed
+    assert report is not None  # a run without report.json failed above
     _completed(job, report, request, time.monotonic() - started, out)
     _tidy(workdir)
     return report

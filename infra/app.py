@@ -6,6 +6,7 @@ import os
 
 import aws_cdk as cdk
 
+from infra.config import StackSettingsError
 from infra.nag import add_nag_checks
 from infra.names import STACK_NAME
 from infra.stack import AutolabelStack
@@ -25,7 +26,10 @@ def build_app(outdir: str | None = None, context: dict | None = None) -> tuple[c
 
 
 def main() -> None:
-    app, _ = build_app()
+    try:
+        app, _ = build_app()
+    except StackSettingsError as error:  # a setting of cdk.json's context: its message says which and how
+        raise SystemExit(f"autolabel: {error}") from None
     app.synth()
 
 

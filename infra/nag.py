@@ -12,11 +12,28 @@ import re
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
-from constructs import Construct
+from constructs import IConstruct
+
+from infra.constructs.human_tasks import TASK_API_WRITES
+from infra.constructs.job_access import OTHER_ACCESS, SOURCE_OBJECTS, WORKFLOW_ACCESS
+from infra.constructs.models import MODEL_WRITES
 
 # CDK's BucketDeployment: one singleton function per stack, its path fixed by CDK.
 _PAGE_DEPLOYMENT = r"[^/]+/Custom::CDKBucketDeployment\w+/.*"
 _DISTRIBUTION = r"[^/]+/LabelingPage/Distribution/Resource"
+_FUNCTION_ROLES = r"[^/]+/Functions/\w+/ServiceRole/DefaultPolicy/Resource"
+_SAGEMAKER_ROLE = r"[^/]+/Models/SageMakerExecutionRole/DefaultPolicy/Resource"
+_STATE_MACHINE_ROLE = r"[^/]+/Workflow/LabelingJob/Role/DefaultPolicy/Resource"
+_TABLE_USERS = r"[^/]+/Functions/(TaskApi|PublishHumanTasks)/ServiceRole/DefaultPolicy/Resource"
+
+
+def _job_keys() -> str:
+    """Exactly the job-bucket key patterns of infra/constructs/job_access.py's table, the task API's
+    answers and SageMaker's outputs: a key pattern outside them is no finding acknowledged here."""
+    keys = {SOURCE_OBJECTS, *MODEL_WRITES, *TASK_API_WRITES}
+    for access in (*WORKFLOW_ACCESS.values(), *OTHER_ACCESS.values()):
+        keys.update(access.reads + access.writes + access.deletes)
+    return "|".join(re.escape(key) for key in sorted(keys))
 
 JUSTIFIED: list[tuple[str, str] | tuple[str, str, str]] = [
     # --- the labeling page's deployment (aws_s3_deployment.BucketDeployment, CDK's own handler) ---
@@ -32,15 +49,23 @@ JUSTIFIED: list[tuple[str, str] | tuple[str, str, str]] = [
      "them on any distribution", _PAGE_DEPLOYMENT),
     (r"AwsSolutions-L1",
      "BucketDeployment's handler runtime is chosen by aws-cdk-lib and moves with it", _PAGE_DEPLOYMENT),
-    # --- the task API function (infra/constructs/human_tasks.py grant_task_api) ---
-    (r"AwsSolutions-IAM5\[Resource::<StorageJobs\w+\.Arn>/\*\]",
-     "the task API reads job files under jobs/<job>/ and presigns GET URLs of the items' images, whose "
-     "source-ref may be any key of the job bucket (s3:GetObject only; it writes only answers, below)",
-     r"[^/]+/Functions/TaskApi/ServiceRole/DefaultPolicy/Resource"),
-    (r"AwsSolutions-IAM5\[Resource::<StorageJobs\w+\.Arn>/jobs/\*/(output/annotations/worker-response|submissions)/\*\]",
-     "the task API writes only workers' answers: staged under jobs/<job>/submissions/, counted ones "
-     "under jobs/<job>/output/annotations/worker-response/ (s3:PutObject only)",
-     r"[^/]+/Functions/TaskApi/ServiceRole/DefaultPolicy/Resource"),
+    # --- the job bucket: each function's and SageMaker's keys (infra/constructs/job_access.py, models.py) ---
+    (rf"AwsSolutions-IAM5\[Resource::<StorageJobs\w+\.Arn>/({_job_keys()})\]",
+     "keys under jobs/<job>/ (any job: job names come with uploads at run time), per function the key "
+     "patterns it reads, writes or deletes as infra/constructs/job_access.py lists them; the task API "
+     "writes only workers' answers, SageMaker only model and transform output",
+     rf"{_FUNCTION_ROLES}|{_SAGEMAKER_ROLE}"),
+    (r"AwsSolutions-IAM5\[Resource::arn:(<AWS::Partition>|aws):s3:::[a-z0-9.-]+/\*\]",
+     "objects of a bucket in the dataBuckets setting (infra/config.py), read only (s3:GetObject), by "
+     "ValidateJob, the task API and SageMaker, the three that read source-ref images",
+     rf"[^/]+/Functions/(ValidateJob|TaskApi)/ServiceRole/DefaultPolicy/Resource|{_SAGEMAKER_ROLE}"),
+    (r"AwsSolutions-IAM5\[Resource::arn:(<AWS::Partition>|aws):ec2:[^:]+:<AWS::AccountId>:network-interface/\*\]",
+     "with imageJobsVpc: the network interfaces SageMaker makes for a job in the VPC, whose ids it makes "
+     "at run time (the subnets and security groups are named)", _SAGEMAKER_ROLE),
+    # --- the stack's KMS key ---
+    (r"AwsSolutions-IAM5\[Action::kms:(ReEncrypt|GenerateDataKey)\*\]",
+     "the CDK's grants on the stack's key alone: the human-task table's (its items are encrypted with "
+     "it) and the SageMaker tasks' for volume and output encryption", rf"{_TABLE_USERS}|{_SAGEMAKER_ROLE}"),
     # --- the labeling page's distribution and the workers' user pool ---
     (r"AwsSolutions-CFR1",
      "workers may label from any country; access is by invitation (Cognito) instead", _DISTRIBUTION),
@@ -54,13 +79,13 @@ JUSTIFIED: list[tuple[str, str] | tuple[str, str, str]] = [
      "MFA is optional (TOTP, no SMS) for an invited labeling workforce: no self sign-up, a 12-character "
      "password policy and threat protection (Plus plan, full function) guard sign-in; set mfa=Mfa.REQUIRED "
      "in infra/constructs/workers.py to require it", r"[^/]+/WorkerPool/Workers/Resource"),
+    # --- monitoring (infra/constructs/monitoring.py) ---
+    (r"AwsSolutions-IAM5\[Resource::<FunctionsHumanBatchAge\w+\.Arn>:\*\]",
+     "EventBridge Scheduler's role may invoke the HumanBatchAge function, any version of it and no other "
+     "function (CDK's scheduler target grant)", r"[^/]+/SchedulerRoleForTarget-\w+/DefaultPolicy/Resource"),
     # --- the workflow, storage and models ---
     (r"AwsSolutions-IAM5\[Resource::<[\w]+\.Arn>:\*\]",
      "Step Functions may invoke any version of the workflow's own functions (CDK's LambdaInvoke grant)"),
-    (r"AwsSolutions-IAM5\[Action::s3:(GetObject|GetBucket|List|DeleteObject|Abort|PutObject)\*\]",
-     "read/write on the job bucket only: handlers stream manifests and write outputs under jobs/<job>/"),
-    (r"AwsSolutions-IAM5\[Resource::<StorageJobs\w+\.Arn>/\*\]",
-     "objects of the job bucket: job files are created at run time under jobs/<job>/"),
     (r"AwsSolutions-IAM5\[Resource::<HumanTasks\w+\.Arn>/index/\*\]",
      "the human task table's own indexes (CDK's table grant)"),
     # The partition is a literal ("aws") when cdk.json's feature flags apply (`cdk synth`), a token otherwise.
@@ -73,8 +98,15 @@ JUSTIFIED: list[tuple[str, str] | tuple[str, str, str]] = [
     (r"AwsSolutions-IAM5\[Resource::arn:aws:logs:\*:\*:log-group:/aws/sagemaker/\*\]",
      "SageMaker jobs write their logs to log groups it names itself"),
     (r"AwsSolutions-IAM5\[Resource::\*\]",
-     "actions that take no resource: X-Ray PutTraceSegments, ECR GetAuthorizationToken, "
-     "CloudWatch PutMetricData (limited to the SageMaker namespace by condition), log delivery"),
+     "X-Ray PutTraceSegments/PutTelemetryRecords, which take no resource (every function traces)",
+     _FUNCTION_ROLES),
+    (r"AwsSolutions-IAM5\[Resource::\*\]",
+     "ECR GetAuthorizationToken and CloudWatch PutMetricData (limited to the /aws/sagemaker/ namespace "
+     "by condition), which take no resource; with imageJobsVpc, EC2's Describe* for the jobs' network "
+     "interfaces, which take none either", _SAGEMAKER_ROLE),
+    (r"AwsSolutions-IAM5\[Resource::\*\]",
+     "X-Ray tracing, log delivery to the workflow's log group (CloudWatch Logs' delivery actions take no "
+     "resource) and sagemaker:ListTags (the CDK's SageMaker tasks; it reads tags only)", _STATE_MACHINE_ROLE),
     (r"AwsSolutions-IAM5\[Action::(xray|logs):[\w*]+\]",
      "tracing and log delivery actions that Step Functions and Lambda need"),
     (r"AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole\]",
@@ -102,9 +134,10 @@ def add_nag_checks(app: cdk.App, stack: cdk.Stack) -> None:
     for violation in AwsSolutionsChecks().validate_scope(stack).violations:
         finding = violation.rule_name
         for resource in violation.violating_resources:
-            reason = _reason(finding, resource.construct_path)
-            if reason is None:
+            path = resource.construct_path
+            reason = _reason(finding, path) if path is not None else None
+            if path is None or reason is None:
                 continue  # left for the checks at synth, which fail on it
-            node: Construct = paths[resource.construct_path]
+            node: IConstruct = paths[path]
             cdk.Validations.of(node).acknowledge(cdk.Acknowledgment(id=f"AwsSolutions::{finding}", reason=reason))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

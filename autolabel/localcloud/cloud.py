@@ -20,11 +20,13 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 from moto.server import ThreadedMotoServer
 
 from autolabel.localcloud import engine
@@ -33,7 +35,7 @@ from autolabel.localcloud.durable_s3 import DurableS3
 from autolabel.localcloud.sagemaker import LocalSageMaker
 
 BUNDLING_STACKS = "aws:cdk:bundling-stacks"  # CDK's context key: the stacks whose assets are bundled
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 LOCAL_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
@@ -46,6 +48,8 @@ OUR_HANDLERS = "labeling."
 # failed on is received again after its queue's timeout times this, and after 1 s at least:
 # the Uploads queue's 180 s (infra/constructs/trigger.py) become 1 s.
 LOCAL_VISIBILITY_SCALE = 1 / 180
+# The execution statuses whose status-change event the stack's ExecutionStopped rule matches.
+STOPPED_STATUSES = ("ABORTED", "TIMED_OUT")
 
 
 @dataclass
@@ -316,3 +320,65 @@ class LocalCloud:
 
     def function(self, output_name: str) -> str:
         return self.app.outputs[output_name]
+
+    # ------------------------------------------------- as a deployed stack ----
+    def serve_as_stack(self, stack_name: str) -> str:
+        """Stand in for the deployed stack on moto's server; its endpoint, for AWS_ENDPOINT_URL.
+
+        The job commands (autolabel/deployed) find a stack by its outputs: moto's CloudFormation
+        gets a stack of that name with the app's outputs. And Step Functions' own part that moto
+        lacks: a stopped or timed-out execution's status-change event goes to EventBridge, whose
+        ExecutionStopped rule runs RecordStop (infra/stack.py). `autolabel run` calls RecordStop
+        itself when it stops a job (executions.stop), so only a cloud serving as a stack sends them.
+        """
+        outputs = {**self.app.outputs, "StateMachine": self.state_machine_arn}
+        template = {"Resources": {"StandIn": {"Type": "AWS::SQS::Queue"}},  # a stack needs a resource moto makes
+                    "Outputs": {name: {"Value": value} for name, value in outputs.items()}}
+        boto3.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
+        self._abort_when_stopped()
+        threading.Thread(target=self._send_status_changes, daemon=True, name="execution-status-events").start()
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def _abort_when_stopped(self) -> None:
+        """StopExecution makes an execution ABORTED at once, as Step Functions does. moto's says so only
+        when its interpreter thread ends, and one waiting on a task token (HumanLabeling) waits out the
+        token's timeout first. Set on this cloud's backend object, which goes with the mock."""
+        from moto.stepfunctions.parser.api import ExecutionStatus
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+        moto_stop = backend.stop_execution
+
+        def stop_execution(execution_arn: str, *args, **kwargs):
+            execution = moto_stop(execution_arn, *args, **kwargs)
+            # The parser backend's execution (moto types stop_execution by its older backend's).
+            execution.exec_status = ExecutionStatus.ABORTED  # type: ignore[attr-defined]
+            execution.stop_date = execution.stop_date or datetime.now(UTC)
+            return execution
+
+        backend.stop_execution = stop_execution  # type: ignore[method-assign]  # the patch, on this backend only
+
+    def _send_status_changes(self) -> None:
+        sfn, events = boto3.client("stepfunctions"), boto3.client("events")
+        sent: set[str] = set()
+        while not self._stop.is_set():
+            try:
+                for execution in sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]:
+                    arn = execution["executionArn"]
+                    if execution["status"] not in STOPPED_STATUSES or arn in sent:
+                        continue
+                    described = sfn.describe_execution(executionArn=arn)
+                    events.put_events(Entries=[{
+                        "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                        "Resources": [arn], "Detail": json.dumps({
+                            "executionArn": arn, "stateMachineArn": self.state_machine_arn,
+                            "name": execution["name"], "status": described["status"],
+                            "input": described.get("input", "{}")}),
+                    }])
+                    sent.add(arn)
+            except Exception:
+                if self._stop.is_set():  # the mock is stopping
+                    return
+                logging.getLogger(__name__).exception("sending execution status changes failed")
+            time.sleep(0.2)

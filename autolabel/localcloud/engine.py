@@ -175,6 +175,7 @@ class EngineLogs:
     def __exit__(self, *exc) -> None:
         threading.excepthook = self._excepthook
         logger = logging.getLogger(self.LOGGER)
+        assert self._handler is not None  # made by __enter__
         logger.removeHandler(self._handler)
         logger.propagate = self._propagate
         self._handler.close()
@@ -343,7 +344,9 @@ class SageMakerService(StateTaskServiceCallback):
     """arn:aws:states:::sagemaker:<action>[.sync], as Step Functions runs it."""
 
     def __init__(self):
-        super().__init__(supported_integration_patterns={ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})
+        # moto types the set by the constants' class, ResourceCondition; the constants are str.
+        super().__init__(supported_integration_patterns={
+            ResourceCondition.Sync, ResourceCondition.WaitForTaskToken})  # type: ignore[arg-type]
 
     def _get_supported_parameters(self):
         return set()
@@ -354,9 +357,11 @@ class SageMakerService(StateTaskServiceCallback):
     def _from_error(self, env, ex):
         if isinstance(ex, ClientError):
             name, cause = sagemaker_error(ex)
+            # moto declares EventDetails with every key required; an event has just one of them.
             return FailureEvent(
                 env=env, error_name=CustomErrorName(name), event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]
+                    taskFailedEventDetails=TaskFailedEventDetails(
                     error=name, cause=cause,
                     resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type())),
             )
@@ -386,7 +391,8 @@ class SageMakerService(StateTaskServiceCallback):
             raise FailureEventException(FailureEvent(
                 env=env, error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
                 event_type=HistoryEventType.TaskFailed,
-                event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                event_details=EventDetails(  # type: ignore[typeddict-item]
+                    taskFailedEventDetails=TaskFailedEventDetails(
                     resource=self._get_sfn_resource(), resourceType=self._get_sfn_resource_type(),
                     error=StatesErrorNameType.StatesTaskFailed.to_name(), cause=to_json_str(described))),
             ))

@@ -407,8 +407,8 @@ class LocalGateway:
                 json.dumps({"message": "Internal Server Error"}).encode()
         if not (isinstance(result, dict) and "statusCode" in result):
             # API Gateway: a function answer without statusCode is a 200 with that JSON as the body.
-            body = result if isinstance(result, str) else json.dumps(result)
-            return 200, headers + [("content-type", "application/json")], self._rewrite_urls(body).encode()
+            text = result if isinstance(result, str) else json.dumps(result)
+            return 200, headers + [("content-type", "application/json")], self._rewrite_urls(text).encode()
         try:
             status = int(result["statusCode"])
             if not 100 <= status <= 599:
@@ -577,7 +577,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._started = time.monotonic()
-        self._body = None  # one handler serves every request of a kept-alive connection
+        self._body: bytes | None = None  # one handler serves every request of a kept-alive connection
         gateway = self.server.gateway
         target = self.path
         if not target.startswith("/"):  # absolute-form (a proxy's request line)
@@ -597,11 +597,14 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == SESSION_PATH:
                 self._session(gateway)
             elif path.startswith(S3_PATH):
-                self._only("GET", "HEAD") and self._send(*self._s3(gateway, raw_path, raw_query))
+                if self._only("GET", "HEAD"):
+                    self._send(*self._s3(gateway, raw_path, raw_query))
             elif path == CONFIG_PATH:
-                self._only("GET", "HEAD") and self._send_json(200, SITE_CONFIG, cache="no-store")
+                if self._only("GET", "HEAD"):
+                    self._send_json(200, SITE_CONFIG, cache="no-store")
             else:
-                self._only("GET", "HEAD") and self._static(gateway, raw_path)
+                if self._only("GET", "HEAD"):
+                    self._static(gateway, raw_path)
         except _BodyError as error:
             self.close_connection = True
             self._send_json(error.status, {"message": error.message})
@@ -674,8 +677,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ I/O ----
     def _read_body(self) -> bytes:
-        if getattr(self, "_body", None) is not None:
-            return self._body
+        body = getattr(self, "_body", None)
+        if body is not None:
+            return body
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             self._body = self._read_chunked()
             return self._body

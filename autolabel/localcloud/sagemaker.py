@@ -240,13 +240,14 @@ class LocalSageMaker:
                 "transform", lambda j: emulator.run_transform(j, model.primary_container)))
             return job
 
-        SageMakerModelBackend.create_training_job = create_training_job
-        SageMakerModelBackend.create_transform_job = create_transform_job
+        # The emulator's patch of moto's backend class (module docstring); uninstall() puts moto's back.
+        SageMakerModelBackend.create_training_job = create_training_job  # type: ignore[method-assign,assignment]
+        SageMakerModelBackend.create_transform_job = create_transform_job  # type: ignore[method-assign,assignment]
 
     @staticmethod
     def uninstall() -> None:
-        SageMakerModelBackend.create_training_job = _MOTO_CREATE_TRAINING_JOB
-        SageMakerModelBackend.create_transform_job = _MOTO_CREATE_TRANSFORM_JOB
+        SageMakerModelBackend.create_training_job = _MOTO_CREATE_TRAINING_JOB  # type: ignore[method-assign]
+        SageMakerModelBackend.create_transform_job = _MOTO_CREATE_TRANSFORM_JOB  # type: ignore[method-assign]
 
     def _failing(self, kind: str, run):
         """`run`, unless Faults says this job ends Failed with a FailureReason of its own."""

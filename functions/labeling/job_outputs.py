@@ -7,6 +7,7 @@ rest without one and with a `failure-reason`, and a report whose status says how
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -84,7 +85,7 @@ def write_outputs(state: JobState, ending: Ending | None = None) -> dict[str, An
     ]
     counters = Counters()
 
-    def invalid_lines():
+    def invalid_lines() -> Iterator[InvalidLine]:
         return map(InvalidLine.load, s3.read_jsonl_if_present(bucket, layout.invalid_lines))
 
     with s3.JsonlWriter(bucket, layout.output_manifest) as writer:
@@ -102,6 +103,9 @@ def write_outputs(state: JobState, ending: Ending | None = None) -> dict[str, An
         stop_reason=state.stop_reason, invalid_lines=invalid_lines(),
         status=ending.status if ending else None,
         failure={"error": ending.error, "cause": ending.cause} if ending and ending.status == "Failed" else None,
+        # A job that ends early names its latest model too: the one it was transforming with, if any.
+        label_names=state.job.label_names, final_model=state.latest_model(),
+        output_manifest_uri=s3_uri(bucket, layout.output_manifest),
     )
     s3.write_json(bucket, layout.report, report)
     plotted = _write_plot(state)

@@ -72,6 +72,16 @@ class JobLayout:
     def label_categories(self) -> str:
         return self.prefix + LABEL_CATEGORIES
 
+    @property
+    def media(self) -> str:
+        """Where `autolabel run` and `autolabel submit` upload the local images a manifest names (media.py)."""
+        return self.prefix + "data/"
+
+    @property
+    def media_references(self) -> str:
+        """The references the manifest gave those images, by their S3 URIs, for the output manifest (submit)."""
+        return self.prefix + "data-references.json"
+
     # the run's progress, for a resume (labeling.dal.checkpoints): beside the output, not in it
     @property
     def checkpoint(self) -> str:

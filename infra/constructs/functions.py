@@ -1,4 +1,4 @@
-"""The Lambda functions: one code asset (functions/), the public Powertools layer, a JSON layer
+"""The Lambda functions: one code asset (functions/), a Powertools layer and a JSON layer
 (orjson, for the steps that stream manifests) on every function, and a plotting layer (matplotlib)
 for the functions that draw the report's plot."""
 
@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import jsii
-from aws_cdk import BundlingOptions, Duration, ILocalBundling, Stack
+from aws_cdk import BundlingOptions, Duration, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -15,9 +15,13 @@ from constructs import Construct
 from infra.paths import FUNCTIONS_DIR
 from labeling.observability import METRICS_NAMESPACE, SERVICE_NAME
 
-# Public Powertools for AWS Lambda (Python) v3 layer. 27 is the version its docs
-# list for 3.23; the code uses nothing newer. Override with context powertools_layer_version.
-POWERTOOLS_LAYER_VERSION = 27
+# requirements.txt of the Powertools layer (Powertools, its tracer and parser extras, pydantic),
+# pinned as the venv the tests run in (make setup installs with it as constraints). Built here
+# rather than taken from the public layer (017000801446:AWSLambdaPowertoolsPythonV3-python314-x86_64):
+# a public layer's number does not say which Powertools it holds, the one pinned before (27: 3.23)
+# was not the 3.37 the tests ran, and Powertools' docs at hand give no number for 3.37. Installed
+# without dependencies: the file is the whole closure but the runtime's own (its header says why).
+POWERTOOLS_LAYER_DIR = Path(__file__).resolve().parent.parent / "layers" / "powertools"
 PYTHON_RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Workflow functions stream whole manifests: give them Lambda's longest run.
 STREAMING_TIMEOUT = Duration.minutes(15)
@@ -34,7 +38,7 @@ JSON_LAYER_DIR = Path(__file__).resolve().parent.parent / "layers" / "json"
 MATPLOTLIB_CONFIG_DIR = "/tmp/matplotlib"
 
 
-def pip_for_lambda(requirements: Path, target: str) -> list[str]:
+def pip_for_lambda(requirements: Path, target: str, *, with_dependencies: bool = True) -> list[str]:
     """pip on this machine installing wheels built for the Lambda runtime, whatever this machine is."""
     return [
         # --no-warn-conflicts: the target is a fresh folder, not this venv, whose packages pip would compare it with.
@@ -43,6 +47,7 @@ def pip_for_lambda(requirements: Path, target: str) -> list[str]:
         "--requirement", str(requirements), "--target", target,
         "--only-binary=:all:", "--implementation", "cp", "--python-version", PYTHON_RUNTIME.name.removeprefix("python"),
         *(f"--platform={platform}" for platform in LAMBDA_PLATFORMS),
+        *([] if with_dependencies else ["--no-deps"]),
     ]
 
 
@@ -50,14 +55,17 @@ def pip_for_lambda(requirements: Path, target: str) -> list[str]:
 class _LocalPip:
     """Build the layer with this machine's pip; False hands it to Docker (the runtime's build image)."""
 
-    def __init__(self, requirements: Path):
+    def __init__(self, requirements: Path, *, with_dependencies: bool):
         self.requirements = requirements
+        self.with_dependencies = with_dependencies
 
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         try:
-            subprocess.run(pip_for_lambda(self.requirements, f"{output_dir}/python"), check=True)
+            subprocess.run(pip_for_lambda(self.requirements, f"{output_dir}/python",
+                                          with_dependencies=self.with_dependencies), check=True)
         except (OSError, subprocess.CalledProcessError) as error:
-            print(f"plotting layer: local pip failed ({error}); building it in Docker", file=sys.stderr)
+            print(f"layer {self.requirements.parent.name}: local pip failed ({error}); building it in Docker",
+                  file=sys.stderr)
             return False
         return True
 
@@ -68,8 +76,10 @@ def plotting_layer(scope: Construct, construct_id: str) -> lambda_.LayerVersion:
                               "matplotlib for the report's accuracy-coverage plot (WriteOutput)")
 
 
-def requirements_layer(scope: Construct, construct_id: str, folder: Path, description: str) -> lambda_.LayerVersion:
-    """The packages of folder/requirements.txt under python/, where Lambda puts layers on sys.path.
+def requirements_layer(scope: Construct, construct_id: str, folder: Path, description: str, *,
+                       with_dependencies: bool = True) -> lambda_.LayerVersion:
+    """The packages of folder/requirements.txt under python/, where Lambda puts layers on sys.path;
+    with_dependencies=False installs exactly the file's lines (pip --no-deps).
 
     Bundled when the app is synthesized for deployment (`cdk synth` / `cdk deploy`); the
     local cloud and the tests synthesize with bundling skipped (context aws:cdk:bundling-stacks
@@ -78,11 +88,15 @@ def requirements_layer(scope: Construct, construct_id: str, folder: Path, descri
     return lambda_.LayerVersion(
         scope, construct_id,
         code=lambda_.Code.from_asset(str(folder), bundling=BundlingOptions(
-            local=_LocalPip(folder / "requirements.txt"),
+            # jsii calls try_bundle(output_dir, options) with the options struct; the protocol's Python
+            # typing spreads the struct's fields as keywords instead.
+            local=_LocalPip(  # type: ignore[arg-type]
+                folder / "requirements.txt", with_dependencies=with_dependencies),
             image=PYTHON_RUNTIME.bundling_image,
             platform="linux/amd64",
             command=["pip", "install", "--no-cache-dir", "--no-compile",
-                     "--requirement", "/asset-input/requirements.txt", "--target", "/asset-output/python"],
+                     "--requirement", "/asset-input/requirements.txt", "--target", "/asset-output/python",
+                     *([] if with_dependencies else ["--no-deps"])],
         )),
         compatible_runtimes=[PYTHON_RUNTIME],
         compatible_architectures=[lambda_.Architecture.X86_64],
@@ -95,13 +109,9 @@ class LabelingFunctions(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, environment: dict[str, str]) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        version = self.node.try_get_context("powertools_layer_version") or POWERTOOLS_LAYER_VERSION
-        self.layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "Powertools",
-            f"arn:{stack.partition}:lambda:{stack.region}:017000801446:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python314-x86_64:{version}",
-        )
+        self.layer = requirements_layer(self, "PowertoolsLayer", POWERTOOLS_LAYER_DIR,
+                                        "Powertools for AWS Lambda (Python) with its tracer and parser extras",
+                                        with_dependencies=False)
         self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=["**/__pycache__", "*.pyc"])
         self.environment = {
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,

@@ -8,18 +8,20 @@ cloud's gateway and the simulated workforce call the same function.
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.constructs.job_access import SOURCE_OBJECTS
 from labeling import task_table
 
 TASK_API_TIMEOUT = Duration.seconds(30)
 
 # Object keys of the job bucket the task API reads: job files (labels, the batch's items) under
 # jobs/<job>/, and the images it presigns GET URLs of for the page, whose source-ref may name
-# any key of the bucket (a manifest's images need not sit under the job's prefix).
-TASK_API_READS = "*"
+# any key under jobs/ (ValidateJob refuses others), not only the job's own prefix.
+TASK_API_READS = SOURCE_OBJECTS
 # The only keys it writes: a worker's answer, staged under submissions/ first (beside the
 # output, never read as an answer), then the counted one published where
 # ConsolidateAnnotations reads it (labeling.dal.worker_responses, labeling.layout).
@@ -27,14 +29,14 @@ TASK_API_WRITES = ("jobs/*/output/annotations/worker-response/*", "jobs/*/submis
 
 
 class HumanTaskTable(Construct):
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self.table = dynamodb.Table(
             self, "Tasks",
             partition_key=_string(task_table.PARTITION_KEY),
             sort_key=_string(task_table.SORT_KEY),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED, encryption_key=key,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True),
             removal_policy=RemovalPolicy.RETAIN,
@@ -55,8 +57,10 @@ def _string(name: str) -> dynamodb.Attribute:
 
 def grant_task_api(fn: iam.IGrantable, *, table: dynamodb.ITable, bucket: s3.IBucket,
                    state_machine: sfn.IStateMachine) -> None:
-    """Tasks table read/write; job objects read, answers written (PutObject only, those keys only);
-    the waiting HumanLabeling state resumed (SendTaskSuccess/Failure/Heartbeat)."""
+    """Tasks table read/write (and its key, by the table's grant); job objects read, answers written
+    (PutObject only, those keys only); the waiting HumanLabeling state resumed
+    (SendTaskSuccess/Failure/Heartbeat). The data buckets' images and the bucket's key are granted
+    by the stack (infra/stack.py), as to every function that reads them."""
     table.grant_read_write_data(fn)
     # ListBucket: a missing job file or answer is then a 404 (NoSuchKey), not a 403.
     fn.grant_principal.add_to_principal_policy(iam.PolicyStatement(

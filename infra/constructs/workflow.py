@@ -4,7 +4,9 @@ StartOrResume? -> ValidateJob (an upload: {"bucket", "key"})
                -> ResumeJob -> ResumeAt (a resume: {"resume": {"bucket", "job"}}): the state after
                   the run's last checkpoint (logic/resume.py), given the checkpoint's state
 ValidateJob -> SelectSample -> HumanLabeling -> ConsolidateAnnotations -> TrainModel?
-  -> TaskType -> Train -> CreateModel -> TransformValidation -> TransformPool   (per task type)
+  -> TaskType -> InitialModel? -> Train -> CreateModel -> TransformValidation -> TransformPool   (per task type;
+     InitialModel? goes straight to TransformValidation when job.json's InitialActiveLearningModelArn
+     gives the first model iteration its model)
   -> ComputeThreshold -> ApplyThreshold -> SelectAmbiguous -> MoreToLabel? -> HumanLabeling | WriteOutput
 MoreToLabel? -> StoppingConditionMet -> WriteOutput when job.json's StoppingConditions ended the job
 (SelectAmbiguous sets $.stopReason; the items left unlabeled are written without a label).
@@ -14,19 +16,23 @@ The pool is transformed before the threshold is computed (not after, as in the
 diagram) so that each task type needs one branch of SageMaker steps.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from aws_cdk import Duration, Size
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.constructs.models import ModelImage
+from infra.constructs.models import JobBucketLocation, ModelImage, ModelNetwork
 from labeling.logic import sagemaker_failure
 from labeling.logic.resume import RESUME_STATES
-from labeling.task_types import TASK_TYPES
+from labeling.task_types import TASK_TYPES, TaskType
 
 # How long a human batch may wait for its answers: the job's TaskAvailabilityLifetimeInSeconds
 # (Ground Truth's setting; JobConfig gives its default and range, and ValidateJob writes every
@@ -49,7 +55,7 @@ def _run_times(start: str, end: str) -> dict:
     return {"startTime": sfn.JsonPath.number_at(start), "endTime": sfn.JsonPath.number_at(end)}
 
 
-def _max_payload_mb(table) -> int:
+def _max_payload_mb(table: TaskType) -> int:
     """Mini-batch size of a transform request.
 
     A text line carries its item, so 6 MB is a few thousand articles. An image line is only
@@ -71,11 +77,11 @@ class TransformJobWithTimeout(tasks.SageMakerCreateTransformJob):
     a number only. SageMaker spreads a transform over instances by input object, so the count
     comes with the shards its input was written as (labeling/logic/sagemaker_step.py)."""
 
-    def __init__(self, scope, construct_id, *, instance_count_path: str, **kwargs):
+    def __init__(self, scope: Construct, construct_id: str, *, instance_count_path: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self._instance_count_path = instance_count_path
 
-    def to_state_json(self, *args, **kwargs):
+    def to_state_json(self, *args: Any, **kwargs: Any) -> Mapping[Any, Any]:
         state = super().to_state_json(*args, **kwargs)
         state["Parameters"]["ModelClientConfig"] = {"InvocationsTimeoutInSeconds": INVOCATIONS_TIMEOUT_SECONDS}
         resources = state["Parameters"]["TransformResources"]
@@ -84,13 +90,42 @@ class TransformJobWithTimeout(tasks.SageMakerCreateTransformJob):
         return state
 
 
+class _InVpc:
+    """Parameters.VpcConfig from subnet and security group ids (the stack's imageJobsVpc setting):
+    the CDK's L2 tasks take an IVpc, which would need a VPC lookup at synth."""
+
+    # A mixin: super() is the SageMaker task it is mixed into, which mypy cannot see from here.
+    def __init__(self, scope: Construct, construct_id: str, *, vpc_config: dict | None, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)  # type: ignore[call-arg]
+        self._vpc_config = vpc_config
+
+    def to_state_json(self, *args: Any, **kwargs: Any) -> Mapping[Any, Any]:
+        state = super().to_state_json(*args, **kwargs)  # type: ignore[misc]
+        if self._vpc_config:
+            state["Parameters"]["VpcConfig"] = self._vpc_config
+        return state
+
+
+class TrainingJobInVpc(_InVpc, tasks.SageMakerCreateTrainingJob):
+    pass
+
+
+class ModelInVpc(_InVpc, tasks.SageMakerCreateModel):
+    pass
+
+
 class LabelingWorkflow(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, functions: dict[str, lambda_.IFunction],
-        images: dict[str, ModelImage], sagemaker_role: iam.IRole,
+        self, scope: Construct, construct_id: str, *, functions: Mapping[str, lambda_.IFunction],
+        images: dict[str, ModelImage], sagemaker_role: iam.IRole, model_key: kms.IKey,
+        networks: dict[str, ModelNetwork],
     ) -> None:
+        """model_key encrypts the SageMaker jobs' volumes and outputs; networks: per task type, whether
+        its training job and model are network-isolated or in a VPC (infra/constructs/models.py)."""
         super().__init__(scope, construct_id)
         self._sagemaker_role = sagemaker_role
+        self._model_key = model_key
+        self._networks = networks
         failure = self._lambda("RecordFailure", functions["record_failure"]).next(
             sfn.Fail(self, "JobFailed", error="LabelingJobFailed", cause="see failure.json in the job's output folder")
         )
@@ -186,8 +221,8 @@ class LabelingWorkflow(Construct):
             self._catching(task)
         return task
 
-    def _sagemaker_branch(self, name: str, image: ModelImage) -> sfn.IChainable:
-        """Train, CreateModel, TransformValidation, TransformPool, each retried as
+    def _sagemaker_branch(self, name: str, image: ModelImage) -> sfn.Chain:
+        """InitialModel?, then Train, CreateModel, TransformValidation, TransformPool, each retried as
         labeling/logic/sagemaker_failure.py decides (its docstring says why):
           * a SageMaker API error of the create call or of polling (throttling, internal errors,
             service unavailable: SageMaker.AmazonSageMakerException) by a Retry with backoff;
@@ -196,7 +231,7 @@ class LabelingWorkflow(Construct):
             (job names are SageMaker's for good) and runs it again; any other failed job (the
             container's error) and a ResourceLimitExceeded go to RecordFailure at once.
         """
-        table, role = TASK_TYPES[name], self._sagemaker_role
+        table, role, key, network = TASK_TYPES[name], self._sagemaker_role, self._model_key, self._networks[name]
 
         def job_name(path: str, job: str) -> str:
             return sfn.JsonPath.format("{}{}", sfn.JsonPath.string_at(path),
@@ -236,7 +271,9 @@ class LabelingWorkflow(Construct):
                 task.add_catch(decide, errors=["States.TaskFailed"], result_path="$.error")
             return self._catching(task)
 
-        train = retried(tasks.SageMakerCreateTrainingJob(
+        # Every instance pinned in labeling/task_types.py is EBS-only: SageMaker refuses a VolumeKmsKeyId
+        # for an instance with local NVMe storage (c5d, p3dn, g5, ...), which it encrypts itself.
+        train = retried(TrainingJobInVpc(
             self, f"Train-{name}",
             training_job_name=job_name("$.sagemaker.trainingJobName", "training"),
             algorithm_specification=tasks.AlgorithmSpecification(
@@ -245,14 +282,16 @@ class LabelingWorkflow(Construct):
             input_data_config=[tasks.Channel(
                 channel_name="train", content_type="application/jsonlines",
                 data_source=tasks.DataSource(s3_data_source=tasks.S3DataSource(
-                    s3_location=tasks.S3Location.from_json_expression("$.sagemaker.trainingDataUri"),
+                    s3_location=JobBucketLocation("$.sagemaker.trainingDataUri"),
                     s3_data_type=tasks.S3DataType.S3_PREFIX)),
             )],
             output_data_config=tasks.OutputDataConfig(
-                s3_output_location=tasks.S3Location.from_json_expression("$.sagemaker.modelOutputUri")),
+                s3_output_location=JobBucketLocation("$.sagemaker.modelOutputUri"), encryption_key=key),
             resource_config=tasks.ResourceConfig(
                 instance_count=1, instance_type=_instance(table.training_instance),
-                volume_size=Size.gibibytes(30)),
+                volume_size=Size.gibibytes(30), volume_encryption_key=key),
+            enable_network_isolation=network.isolated,
+            vpc_config=network.vpc_config(),
             stopping_condition=tasks.StoppingCondition(max_runtime=Duration.hours(8)),
             role=role,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
@@ -262,18 +301,22 @@ class LabelingWorkflow(Construct):
             },
             result_path="$.training",
         ), "training")
-        create_model = retried(tasks.SageMakerCreateModel(
+        create_model = retried(ModelInVpc(
             self, f"CreateModel-{name}",
             model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),
             primary_container=tasks.ContainerDefinition(
                 image=image.inference,
-                model_s3_location=tasks.S3Location.from_json_expression("$.training.modelArtifacts")),
+                model_s3_location=JobBucketLocation("$.training.modelArtifacts")),
             role=role,
-            result_path=sfn.JsonPath.DISCARD,
+            enable_network_isolation=network.isolated,
+            vpc_config=network.vpc_config(),
+            # The model's ARN, for report.json's finalActiveLearningModel (models/state.py, latest_model).
+            result_selector={"modelArn": sfn.JsonPath.string_at("$.ModelArn")},
+            result_path="$.sagemaker.createdModel",
         ))
-        chain = train.next(create_model)
+        transforms = []
         for part, step in (("Validation", "validation"), ("Pool", "pool")):
-            chain = chain.next(retried(TransformJobWithTimeout(
+            transforms.append(retried(TransformJobWithTimeout(
                 self, f"Transform{part}-{name}",
                 transform_job_name=job_name(f"$.sagemaker.{step}TransformJobName", step),
                 model_name=sfn.JsonPath.string_at("$.sagemaker.modelName"),
@@ -284,9 +327,10 @@ class LabelingWorkflow(Construct):
                     content_type="application/jsonlines", split_type=tasks.SplitType.LINE),
                 transform_output=tasks.TransformOutput(
                     s3_output_path=sfn.JsonPath.string_at(f"$.sagemaker.{step}OutputUri"),
-                    accept="application/jsonlines", assemble_with=tasks.AssembleWith.LINE),
+                    accept="application/jsonlines", assemble_with=tasks.AssembleWith.LINE, encryption_key=key),
                 transform_resources=tasks.TransformResources(
-                    instance_count=1, instance_type=_instance(table.inference_instance)),
+                    instance_count=1, instance_type=_instance(table.inference_instance),
+                    volume_encryption_key=key),
                 instance_count_path=f"$.sagemaker.{step}InstanceCount",
                 batch_strategy=tasks.BatchStrategy.MULTI_RECORD,
                 max_payload=Size.mebibytes(_max_payload_mb(table)),
@@ -295,4 +339,16 @@ class LabelingWorkflow(Construct):
                 result_selector=_run_times("$.TransformStartTime", "$.TransformEndTime"),
                 result_path=f"$.{step}Transform",
             ), step))
-        return chain
+        transform_validation, transform_pool = transforms
+        train.next(create_model).next(transform_validation).next(transform_pool)
+        initial_model = sfn.Choice(
+            self, f"InitialModel?-{name}",
+            comment="job.json's InitialActiveLearningModelArn: the first model iteration transforms with that "
+                    "model ($.sagemaker.modelName), which exists already, and trains none",
+        )
+        initial_model.when(sfn.Condition.and_(
+            sfn.Condition.is_present("$.sagemaker.initialModel"),
+            sfn.Condition.boolean_equals("$.sagemaker.initialModel", True),
+        ), transform_validation)
+        initial_model.otherwise(train)
+        return sfn.Chain.custom(initial_model, [transform_pool], transform_pool)

@@ -58,7 +58,13 @@ def test_sagemaker_steps_pin_exactly_the_instances_of_the_task_type_table(asl):
     assert set(branches) == set(available_task_types())
     for task_type in branches:
         table = TASK_TYPES[task_type]
-        assert branches[task_type] == f"Train-{task_type}"
+        # job.json's InitialActiveLearningModelArn: the first model iteration transforms without training.
+        initial = states[branches[task_type]]
+        assert branches[task_type] == f"InitialModel?-{task_type}" and initial["Type"] == "Choice"
+        assert initial["Default"] == f"Train-{task_type}"
+        assert [c["Next"] for c in initial["Choices"]] == [f"TransformValidation-{task_type}"]
+        assert states[f"CreateModel-{task_type}"]["Next"] == f"TransformValidation-{task_type}"
+        assert states[f"CreateModel-{task_type}"]["ResultPath"] == "$.sagemaker.createdModel"
         train = states[f"Train-{task_type}"]
         assert train["Resource"] == "arn:aws:states:::sagemaker:createTrainingJob.sync"
         assert train["Parameters"]["ResourceConfig"]["InstanceType"] == table.training_instance
@@ -215,12 +221,11 @@ def test_buckets_are_encrypted_private_and_tls_only(template):
 def test_functions_use_powertools_layer_and_tracing(template):
     ours = {lid: f for lid, f in _resources(template, "AWS::Lambda::Function").items()
             if f["Properties"].get("Handler", "").startswith("labeling.")}
-    assert len(ours) == 13  # 10 workflow functions, StartJob, RecordStop and TaskApi
+    assert len(ours) == 14  # 10 workflow functions, StartJob, RecordStop, TaskApi and HumanBatchAge
     for lid, function in ours.items():
         props = function["Properties"]
-        layer = props["Layers"][0]
-        layer_arn = layer if isinstance(layer, str) else str(layer)
-        assert "AWSLambdaPowertoolsPythonV3" in layer_arn, lid
+        # The stack's own Powertools layer (tests/infra/test_powertools_layer.py checks what it holds).
+        assert props["Layers"][0]["Ref"].startswith("FunctionsPowertoolsLayer"), lid
         assert props["TracingConfig"]["Mode"] == "Active", lid
         assert props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == "autolabel"
 
@@ -279,8 +284,10 @@ def _plotting_layer(template) -> tuple[str, dict]:
 
 
 def test_a_stopped_execution_writes_its_outputs_through_record_stop(template):
+    # The other status-change rule tells the Notifications topic (tests/infra/test_monitoring.py).
     (rule,) = [rule for rule in _resources(template, "AWS::Events::Rule").values()
-               if rule["Properties"]["EventPattern"]["source"] == ["aws.states"]]
+               if rule["Properties"]["EventPattern"]["source"] == ["aws.states"]
+               and any("Fn::GetAtt" in target["Arn"] for target in rule["Properties"]["Targets"])]
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert pattern["detail"]["status"] == ["ABORTED", "TIMED_OUT"]
@@ -601,7 +608,7 @@ def test_the_task_api_reads_job_objects_and_writes_only_workers_answers(template
     jobs = next(lid for lid in _resources(template, "AWS::S3::Bucket") if lid.startswith("StorageJobs"))
     assert s3_access == {
         "s3:ListBucket": {f"<{jobs}.Arn>"},
-        "s3:GetObject": {f"<{jobs}.Arn>/*"},  # job files, and the images of presigned URLs anywhere in it
+        "s3:GetObject": {f"<{jobs}.Arn>/jobs/*"},  # job files, and the images of presigned URLs under jobs/
         # Staged first, then the counted answer published where ConsolidateAnnotations reads it.
         "s3:PutObject": {f"<{jobs}.Arn>/jobs/*/output/annotations/worker-response/*",
                          f"<{jobs}.Arn>/jobs/*/submissions/*"},

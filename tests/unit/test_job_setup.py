@@ -42,6 +42,7 @@ class TestJobConfig:
             "HumanPricePerAnswerUSD": 0.08,
             "MaxInvalidLinePercentage": 10.0,
             "MaxTransformInstanceCount": 1,
+            "InitialActiveLearningModelArn": None,
         }
 
     def test_settings_are_read_from_job_json(self):

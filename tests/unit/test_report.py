@@ -7,6 +7,7 @@ import pytest
 from labeling.logic.output import Counters
 from labeling.logic.report import INSTANCE_HOURS_ARE, IterationLabels, build_report
 from labeling.models.job import JobConfig
+from labeling.models.state import ActiveLearningModel
 from labeling.task_types import task_type
 
 TEXT = task_type("text-classification")
@@ -53,7 +54,7 @@ class TestIterationTable:
         assert [row["iteration"] for row in rows] == [0, 1, 2, 3]
         assert rows[1] == {
             "iteration": 1, "humanLabeled": 200, "calibrationSampleSize": 100, "humanAnswers": 200,
-            "modelTrained": True, "machineLabeled": 700,
+            "modelTrained": True, "initialModel": False, "machineLabeled": 700,
             "threshold": {"value": 0.9, "calibrationSize": 100, "calibrationAccepted": 60,
                           "measure": "accuracy", "estimate": 0.98, "lowerBound": 0.955},
             "leftUnlabeled": 500, "trainingSeconds": 1800, "transformSeconds": 360,
@@ -199,3 +200,38 @@ class TestCost:
         cost = report(counters=counters, labels=LABELS[:3], summaries=SUMMARIES[:3], stop_reason="X")["cost"]
         assert cost["allHumanAnswers"] == 1550
         assert cost["humanAnswers"] == 550
+
+
+MODEL = ActiveLearningModel(
+    iteration=2, modelName="bbc-news-a1b2c3-2-model",
+    modelArn="arn:aws:sagemaker:us-east-1:123456789012:model/bbc-news-a1b2c3-2-model",
+    modelArtifacts="s3://jobs-bucket/jobs/bbc-news/output/training/models/bbc-news-a1b2c3-2-train/output/model.tar.gz",
+)
+
+
+class TestFinalModel:
+    def test_names_the_last_model_as_ground_truths_final_active_learning_model(self):
+        result = report(final_model=MODEL, label_names=["business", "sport"],
+                        output_manifest_uri="s3://jobs-bucket/jobs/bbc-news/output/manifests/output/output.manifest")
+        assert result["finalActiveLearningModel"] == {
+            "iteration": 2, "modelName": "bbc-news-a1b2c3-2-model", "modelArn": MODEL.model_arn,
+            "modelArtifacts": MODEL.model_artifacts, "taskType": "text-classification",
+            "inferenceInstanceType": "ml.m4.xlarge",  # the task-type table's, where the transforms ran
+        }
+        assert result["labelingJobOutput"] == {
+            "outputDatasetS3Uri": "s3://jobs-bucket/jobs/bbc-news/output/manifests/output/output.manifest",
+            "finalActiveLearningModelArn": MODEL.model_arn,
+        }
+        assert result["labelNames"] == ["business", "sport"]
+
+    def test_a_job_without_a_model_names_none(self):
+        result = report(automated=False, final_model=None)
+        assert result["finalActiveLearningModel"] is None
+        assert result["labelingJobOutput"]["finalActiveLearningModelArn"] is None
+
+    def test_an_iteration_the_initial_model_labeled_trained_no_model(self):
+        summaries = [{**SUMMARIES[0], "initialModel": True}, *SUMMARIES[1:]]
+        result = report(summaries=summaries)
+        first = result["iterations"][0]
+        assert first["modelTrained"] is False and first["initialModel"] is True
+        assert result["totals"]["modelsTrained"] == 2

@@ -3,7 +3,7 @@
 from labeling.logic.output import Counters
 from labeling.logic.report import IterationLabels
 from labeling.logic.report_summary import markdown
-from tests.unit.test_report import report
+from tests.unit.test_report import MODEL, SETTINGS, SUMMARIES, report
 
 
 def test_heading_names_the_job_and_its_status():
@@ -52,3 +52,25 @@ def test_cost_per_instance_type_beside_labeling_everything_by_hand():
 def test_links_the_plot_only_when_there_is_one():
     assert "![Accuracy against coverage](accuracy-coverage.png)" in markdown(report(), plot="accuracy-coverage.png")
     assert "![" not in markdown(report())
+
+
+def test_names_the_final_model_and_how_to_start_a_job_from_it():
+    text = markdown(report(final_model=MODEL))
+    assert "## Final model" in text
+    assert (f"`bbc-news-a1b2c3-2-model`, the model of iteration 2 (text-classification, served on ml.m4.xlarge): "
+            f"`{MODEL.model_arn}`, its artifact `{MODEL.model_artifacts}`.") in text
+    assert f'`"InitialActiveLearningModelArn": "{MODEL.model_arn}"`' in text
+
+
+def test_a_human_only_job_has_no_final_model():
+    text = markdown(report(automated=False, counters=Counters(TotalLabeled=60, HumanLabeled=60),
+                           labels=[IterationLabels(human=60, human_answers=60)], summaries=[None]))
+    assert "## Final model\n\nNone: no model was trained (the job labeled by humans only)." in text
+
+
+def test_says_which_iteration_the_initial_model_labeled():
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model/earlier-a1b2c3-1-model"
+    settings = SETTINGS.model_copy(update={"InitialActiveLearningModelArn": arn})
+    summaries = [{**SUMMARIES[0], "initialModel": True}, *SUMMARIES[1:]]
+    text = markdown(report(settings=settings, summaries=summaries, final_model=MODEL))
+    assert f"Iteration 0 labeled with the initial model `{arn}` (job.json's InitialActiveLearningModelArn)" in text

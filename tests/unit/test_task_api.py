@@ -200,11 +200,12 @@ def _label_all(state: JobState, workers: list[str], label_of=lambda item: "tech"
 
 def test_the_table_the_tests_create_is_the_one_infra_declares():
     from aws_cdk import App, Stack, assertions
+    from aws_cdk import aws_kms as kms
 
     from infra.constructs.human_tasks import HumanTaskTable
 
     stack = Stack(App(), "Tables")
-    HumanTaskTable(stack, "HumanTasks")
+    HumanTaskTable(stack, "HumanTasks", key=kms.Key(stack, "Key"))
     (table,) = [r["Properties"] for r in assertions.Template.from_stack(stack).to_json()["Resources"].values()
                 if r["Type"] == "AWS::DynamoDB::Table"]
     expected = create_table_arguments("any")

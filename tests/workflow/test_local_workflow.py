@@ -245,6 +245,11 @@ def test_an_automated_job_stops_when_its_human_budget_cannot_hold_a_calibration_
     human, unlabeled = _assert_stopped_by_the_human_cap(
         tmp_path / "out", events, read_jsonl(headlines["manifest"]), cap=230)
     assert report["automatedLabeling"] is True
+    # Both batches trained a model; the last one is the job's final model.
+    final = report["finalActiveLearningModel"]
+    assert final["iteration"] == 1 and final["modelName"].startswith("capped-")
+    assert final["modelName"].endswith("-1-model") and final["modelArtifacts"].endswith("/output/model.tar.gz")
+    assert report["labelingJobOutput"]["finalActiveLearningModelArn"] == final["modelArn"]
     batches = [state["batch"] for state in _entered(events, "HumanLabeling")]
     assert [(b["size"], b["calibrationSize"]) for b in batches] == [(140, 60), (80, 60)]
     counters = report["counters"]

@@ -43,6 +43,11 @@ def test_report_json_has_a_row_per_iteration_that_adds_up_to_the_counters(small_
     assert report["totals"]["humanLabeled"] == report["counters"]["HumanLabeled"] == 60
     assert report["totals"]["humanAnswers"] == report["cost"]["humanAnswers"] == 60
     assert report["cost"]["humanUSD"] == pytest.approx(60 * 0.08)
+    # Human labeling only: no model to name, as Ground Truth's FinalActiveLearningModelArn is then absent.
+    assert report["finalActiveLearningModel"] is None
+    assert report["labelingJobOutput"]["finalActiveLearningModelArn"] is None
+    assert report["labelingJobOutput"]["outputDatasetS3Uri"].endswith(
+        "/jobs/small/output/manifests/output/output.manifest")
 
 
 def test_report_md_and_the_plot_lie_beside_report_json(small_job):
@@ -52,6 +57,7 @@ def test_report_md_and_the_plot_lie_beside_report_json(small_job):
     assert "60 items: 60 labeled by humans (100%), 0 by the model (0%), 0 left unlabeled." in text
     assert "| 0 | 25 | 0 | 0 | no model | – | – | – | 35 | 0 | 0 |" in text
     assert "Machine labels: none; humans labeled every item." in text
+    assert "## Final model\n\nNone: no model was trained (the job labeled by humans only)." in text
     assert f"![Accuracy against coverage]({ACCURACY_COVERAGE_PLOT})" in text
     plot = out / ACCURACY_COVERAGE_PLOT
     assert plot.read_bytes().startswith(PNG_SIGNATURE)

@@ -23,6 +23,11 @@ class MlPaths:
     def hyperparameters(self) -> Path:
         return self.root / "input" / "config" / "hyperparameters.json"
 
+    @property
+    def resource_config(self) -> Path:
+        # Written by SageMaker for a training job: the hosts and the instance type this one runs on.
+        return self.root / "input" / "config" / "resourceconfig.json"
+
     def channel(self, name: str) -> Path:
         return self.root / "input" / "data" / name
 

@@ -14,7 +14,9 @@ Contract: hyperparameters.json (all values strings, as SageMaker writes them) ho
   seed            default 0; the same data and seed train the same model on the same device
 input/data/train/**/*.jsonl holds lines {"id": int, "source-ref": str, "label": int}, the
 image at source-ref being an s3:// URI, a file:// URI or a local path. On failure the
-reason goes to output/failure and the process exits 1.
+reason goes to output/failure and the process exits 1; on a GPU instance
+(resourceconfig.json) whose GPUs torch cannot use, it does so before reading anything else
+(ml_container/torch_runtime.training_device).
 """
 import time
 from dataclasses import asdict
@@ -25,7 +27,7 @@ import numpy as np
 
 from ml_container import sources, training
 from ml_container.paths import MlPaths
-from ml_container.torch_runtime import choose_device
+from ml_container.torch_runtime import training_device
 from ml_container.training import TrainingError, is_int, parse
 
 from . import finetune, network
@@ -89,12 +91,13 @@ def load_images(refs: list[str], origins: list[str], image_size: str | int) -> t
 
 def train(paths: MlPaths) -> None:
     started = time.monotonic()
+    # First, before a minute of reading images: a GPU instance whose GPUs torch cannot use.
+    device = training_device(paths)
     # Validate the cheap inputs before reading any image.
     hp = read_hyperparameters(paths.hyperparameters)
     refs, labels, origins = read_items(paths.channel(CHANNEL), hp["label_count"])
     images, image_size = load_images(refs, origins, hp["image_size"])
     loaded = time.monotonic()
-    device = choose_device()
     fine_tune = hp["fine_tune"] if hp["fine_tune"] != "auto" else ("all" if device.type == "cuda" else "top")
     settings = finetune.Settings(
         image_size=image_size, fine_tune=fine_tune, max_epochs=hp["epochs"], patience=hp["patience"],

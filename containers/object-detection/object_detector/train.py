@@ -21,7 +21,9 @@ Contract: hyperparameters.json (all values strings, as SageMaker writes them) ho
   max_boxes       most boxes kept per image (default 50)
 input/data/train/**/*.jsonl holds lines {"id": int, "source-ref": str, "label": <Ground Truth
 bounding-box label> (annotations.py)}, the image at source-ref being an s3:// URI, a file://
-URI or a local path. On failure the reason goes to output/failure and the process exits 1.
+URI or a local path. On failure the reason goes to output/failure and the process exits 1;
+on a GPU instance (resourceconfig.json) whose GPUs torch cannot use, it does so before reading
+anything else (ml_container/torch_runtime.training_device).
 """
 import math
 import time
@@ -33,7 +35,7 @@ import numpy as np
 
 from ml_container import sources, training
 from ml_container.paths import MlPaths
-from ml_container.torch_runtime import choose_device
+from ml_container.torch_runtime import training_device
 from ml_container.training import TrainingError, parse
 
 from . import annotations, fit, network
@@ -128,6 +130,8 @@ def auto_epochs(items: int, holdout_fraction: float, batch_size: int) -> int:
 
 def train(paths: MlPaths) -> None:
     started = time.monotonic()
+    # First, before a minute of reading images: a GPU instance whose GPUs torch cannot use.
+    device = training_device(paths)
     # Validate the cheap inputs before reading any image.
     hp = read_hyperparameters(paths.hyperparameters)
     label_count = hp["label_count"]
@@ -136,7 +140,6 @@ def train(paths: MlPaths) -> None:
     truths = [fit.Truth(*annotations.to_input(b, int(w), int(h), image_size, origin))
               for b, (w, h), origin in zip(boxes, sizes, origins, strict=True)]
     loaded = time.monotonic()
-    device = choose_device()
     fine_tune = hp["fine_tune"] if hp["fine_tune"] != "auto" else ("all" if device.type == "cuda" else "top")
     epochs = hp["epochs"] if hp["epochs"] != "auto" else auto_epochs(len(refs), hp["holdout_fraction"],
                                                                      hp["batch_size"])

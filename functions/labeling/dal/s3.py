@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import cache
+from types import TracebackType
 from typing import Any
 
 import boto3
@@ -35,12 +36,12 @@ PART_BYTES = 16 << 20
 
 
 @cache
-def _client():
+def _client() -> Any:
     return boto3.client("s3")
 
 
 @cache
-def _presigning_client(endpoint: str | None):
+def _presigning_client(endpoint: str | None) -> Any:
     # SigV4, so the URL's X-Amz-Expires says how long it works.
     return boto3.client("s3", endpoint_url=endpoint or None, config=Config(signature_version="s3v4"))
 
@@ -84,7 +85,7 @@ def _head(bucket: str, key: str, size: int) -> bytes | None:
 def read_heads(locations: list[tuple[str, str]], size: int) -> list[bytes | None]:
     """The first `size` bytes of each (bucket, key), read concurrently; None where there is no object."""
     with ThreadPoolExecutor(HEAD_READ_CONCURRENCY) as pool:
-        return list(pool.map(lambda location: _head(*location, size), locations))
+        return list(pool.map(lambda location: _head(location[0], location[1], size), locations))
 
 
 def read_json(bucket: str, key: str) -> Any:
@@ -173,6 +174,14 @@ def list_keys(bucket: str, prefix: str) -> Iterator[str]:
             yield obj["Key"]
 
 
+def list_folders(bucket: str, prefix: str) -> Iterator[str]:
+    """The "folders" right under `prefix` (keys up to their next "/", e.g. jobs/a/), not what is in them."""
+    pages = _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    for page in pages:
+        for folder in page.get("CommonPrefixes", []):
+            yield folder["Prefix"]
+
+
 class JsonlWriter:
     """Write JSON Lines to S3 as they come, without staging the file anywhere.
 
@@ -206,6 +215,7 @@ class JsonlWriter:
         self._wait_for_part()
         number, body, self._buffer = len(self._parts) + 1, self._buffer, bytearray()
         self._parts.append({"PartNumber": number})
+        assert self._sender is not None  # made with the upload
         self._in_flight = self._sender.submit(self._upload_part, number, body)
 
     def _upload_part(self, number: int, body: bytearray) -> None:
@@ -238,7 +248,8 @@ class JsonlWriter:
     def __enter__(self) -> JsonlWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if exc_type is None:
                 self._finish()

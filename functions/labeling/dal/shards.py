@@ -67,7 +67,7 @@ class ShardedJsonlWriter:
         self._writer.__enter__()
         self.shards += 1
 
-    def _close_shard(self, *exc) -> None:
+    def _close_shard(self, *exc: Any) -> None:
         if self._writer is not None:
             writer, self._writer = self._writer, None
             writer.__exit__(*(exc or (None, None, None)))
@@ -75,13 +75,14 @@ class ShardedJsonlWriter:
     def write(self, record: dict[str, Any]) -> None:
         if self._writer is None or self._writer.count >= self.rows_per_shard:
             self._next_shard()
+        assert self._writer is not None  # _next_shard opened it
         self._writer.write(record)
         self.count += 1
 
     def __enter__(self) -> ShardedJsonlWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if exc[0] is None and self._writer is None:
             self._next_shard()  # no line: one empty shard
         self._close_shard(*exc)

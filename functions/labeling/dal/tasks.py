@@ -74,7 +74,7 @@ class AlreadyAnsweredError(TaskNotOpenError):
 _local = threading.local()
 
 
-def _table(name: str):
+def _table(name: str) -> Any:
     # boto3 resources are not thread-safe; Lambda runs one event at a time per
     # process, but the local cloud runs several functions in threads.
     tables = _local.__dict__.setdefault("tables", {})

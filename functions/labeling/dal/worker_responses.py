@@ -86,7 +86,7 @@ def batch_answers(bucket: str, layout: JobLayout, iteration: int, items: Iterabl
     """
     keys = response_keys(bucket, layout, iteration)
 
-    def answered(group: list[dict[str, Any]]):
+    def answered(group: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, dict[str, Any]]]]:
         item_keys = [keys.get(int(item["id"]), []) for item in group]
         records = iter(s3.read_json_many(bucket, [key for some in item_keys for key in some]))
         for item, some in zip(group, item_keys, strict=True):

@@ -15,7 +15,7 @@ _NOT_WAITING = ("TaskDoesNotExist", "TaskTimedOut")
 
 
 @cache
-def _client():
+def _client() -> Any:
     return boto3.client("stepfunctions")
 
 

@@ -7,7 +7,6 @@ embedding sketch when the container gives one, for SelectAmbiguous.
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,16 +16,16 @@ from labeling.layout import s3_uri, split_s3_uri
 from labeling.logic.label_kinds import labels_of
 from labeling.logic.output import creation_date
 from labeling.models.state import JobState
-from labeling.observability import logger, metrics, tracer
+from labeling.observability import AUTO_ANNOTATED, POOL_SIZE, job_metric, logger, tracer
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @checkpointed(after="ApplyThreshold")
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     step, k = state.sagemaker, state.iteration
+    assert step is not None and state.threshold is not None, "set by ConsolidateAnnotations and ComputeThreshold"
     layout = state.job.layout
     bucket, pool_key = split_s3_uri(step.pool_data_uri)
     threshold = state.threshold.value
@@ -49,11 +48,14 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     state.counts.machine_labeled += accepted.count
     state.counts.pool = remaining.count
     state.pool_uri = s3_uri(bucket, layout.remaining(k))
-    metrics.add_metric(name="MachineLabeled", unit=MetricUnit.Count, value=accepted.count)
+    job_metric(AUTO_ANNOTATED, accepted.count, job=state.job.name)
+    job_metric(POOL_SIZE, remaining.count, job=state.job.name, stack_wide=False)
     s3.write_json(bucket, layout.iteration_summary(k), {
         "iteration": k,
         "humanBatch": state.batch.size if state.batch else 0,
         "calibrationSampleSize": state.threshold.calibration_size,
+        # The job's initial model labeled this iteration: none was trained (report.json's modelTrained).
+        "initialModel": step.initial_model,
         "threshold": state.threshold.model_dump(by_alias=True),
         "machineLabeled": accepted.count,
         "leftUnlabeled": remaining.count,

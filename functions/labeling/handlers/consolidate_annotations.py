@@ -11,7 +11,6 @@ sample) and the validation set (that calibration sample).
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,11 +20,11 @@ from labeling.dal.shards import ShardedJsonlWriter
 from labeling.dal.worker_responses import batch_answers
 from labeling.layout import split_s3_uri
 from labeling.logic.batches import CALIBRATION
-from labeling.logic.label_kinds import AnswerError, labels_of
+from labeling.logic.label_kinds import AnswerError, BoundingBoxes, Classification, labels_of
 from labeling.logic.output import creation_date, labeled_line
 from labeling.logic.sagemaker_step import rows_per_shard, sagemaker_step
-from labeling.models.state import JobState
-from labeling.observability import logger, metrics, tracer
+from labeling.models.state import HumanBatch, JobState
+from labeling.observability import HUMAN_ANNOTATED, job_metric, logger, tracer
 from labeling.task_types import task_type
 
 
@@ -33,7 +32,8 @@ class MissingAnswersError(RuntimeError):
     pass
 
 
-def _answers(responses: dict[str, dict], k: int, item_id: int, kind, label_names: list[str]) -> dict[str, dict]:
+def _answers(responses: dict[str, dict], k: int, item_id: int, kind: Classification | BoundingBoxes,
+             label_names: list[str]) -> dict[str, dict]:
     """worker id -> that worker's answer to the item, from its Ground Truth worker-response files
     (`responses`: worker id -> answerContent, labeling.dal.worker_responses.batch_answers).
 
@@ -64,7 +64,7 @@ def consolidate(state: JobState) -> int:
     task = task_type(settings.TaskType)
     kind = labels_of(settings.TaskType)
     created = creation_date()
-    _, batch_key = split_s3_uri(state.batch.uri)
+    _, batch_key = split_s3_uri(_batch(state).uri)
     with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer, \
             s3.JsonlWriter(bucket, layout.intermediate_manifest(k)) as intermediate:
         for item, responses in batch_answers(bucket, layout, k, s3.read_jsonl(bucket, batch_key)):
@@ -83,12 +83,17 @@ def consolidate(state: JobState) -> int:
     return writer.count
 
 
+def _batch(state: JobState) -> HumanBatch:
+    assert state.batch is not None, "set by SelectSample or SelectAmbiguous"
+    return state.batch
+
+
 def write_training_sets(state: JobState) -> tuple[int, int]:
     bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     source_key = task_type(state.job.settings.TaskType).source_key
     with s3.JsonlWriter(bucket, layout.training_data(k)) as train, \
             ShardedJsonlWriter(bucket, layout.validation_data(k),  # shards for the transform's instances
-                               rows_per_shard(state.batch.calibration_size, state.job.settings)) as validation:
+                               rows_per_shard(_batch(state).calibration_size, state.job.settings)) as validation:
         for iteration in range(k + 1):
             for record in s3.read_jsonl(bucket, layout.consolidated(iteration)):
                 example = {"id": record["id"], source_key: record[source_key], "label": record["label"]}
@@ -99,7 +104,6 @@ def write_training_sets(state: JobState) -> tuple[int, int]:
     return train.count, validation.count
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @checkpointed(after="ConsolidateAnnotations")
@@ -108,8 +112,8 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     labeled = consolidate(state)
     state.counts.human_labeled += labeled
     state.counts.in_human_batch = 0
-    metrics.add_metric(name="HumanLabeled", unit=MetricUnit.Count, value=labeled)
-    state.train_model = bool(state.job.automated and state.counts.pool > 0 and state.batch.calibration_size > 0)
+    job_metric(HUMAN_ANNOTATED, labeled, job=state.job.name)
+    state.train_model = bool(state.job.automated and state.counts.pool > 0 and _batch(state).calibration_size > 0)
     state.sagemaker = None
     if state.train_model:
         train, validation = write_training_sets(state)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import checkpoints, s3
@@ -22,7 +21,7 @@ from labeling.job_outputs import Ending, failure_file, write_outputs
 from labeling.layout import JobLayout
 from labeling.logic import sagemaker_failure
 from labeling.models.state import JobState
-from labeling.observability import logger, metrics, tracer
+from labeling.observability import job_ended, logger, tracer
 
 
 def _cause(raw: str | None) -> Any:
@@ -96,20 +95,21 @@ def failure_record(state: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return bucket, layout.failure, record
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(state: dict[str, Any], context: LambdaContext) -> dict:
     bucket, key, record = failure_record(state)
     s3.write_json(bucket, key, record)
-    metrics.add_metric(name="JobsFailed", unit=MetricUnit.Count, value=1)
     logger.error("job failed", extra=record)
     job_state = _job_state(state, bucket)
+    summary = None
     if job_state is not None:
         try:
-            write_outputs(job_state, Ending.failed(record["error"], record["cause"]))
+            summary = write_outputs(job_state, Ending.failed(record["error"], record["cause"]))
         except Exception:  # failure.json is written; the partial outputs are a help, not the record
             logger.exception("could not write the outputs of the job so far")
+    # Counted however far the outputs got; the items left unlabeled only when report.json counted them.
+    job_ended(record["job"], "Failed", summary["counters"] if summary else None)
     return record
 
 

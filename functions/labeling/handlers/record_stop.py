@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal import checkpoints, s3
 from labeling.job_outputs import Ending, failure_file, write_outputs
 from labeling.layout import JobLayout
 from labeling.models.state import JobState
-from labeling.observability import logger, metrics, tracer
+from labeling.observability import job_ended, logger, tracer
 
 STOPPED, TIMED_OUT = "ABORTED", "TIMED_OUT"
 
@@ -40,7 +39,6 @@ def ending(status: str) -> Ending:
     return Ending.stopped()
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict:
@@ -48,19 +46,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict:
     status = detail["status"]
     bucket, layout = job_of(json.loads(detail.get("input") or "{}"))
     checkpoint = checkpoints.read(bucket, layout)
-    if checkpoint is None or checkpoint.get("after") == "WriteOutput":
-        logger.info("nothing to write: the job had no step done, or its outputs are written",
-                    extra={"job": layout.job_name, "status": status})
-        return {"job": layout.job_name, "status": status, "written": False}
     end = ending(status)
+    if checkpoint is not None and checkpoint.get("after") == "WriteOutput":
+        # WriteOutput counted the job's end already (JobsSucceeded or JobsStopped).
+        logger.info("nothing to write: the job's outputs are written", extra={"job": layout.job_name, "status": status})
+        return {"job": layout.job_name, "status": status, "written": False}
+    if checkpoint is None:
+        job_ended(layout.job_name, end.status, None)  # stopped before any step was done: still a job's end
+        logger.info("nothing to write: the job had no step done", extra={"job": layout.job_name, "status": status})
+        return {"job": layout.job_name, "status": status, "written": False}
     state = JobState.model_validate(checkpoint["state"])
     if end.status == "Failed":
         s3.write_json(bucket, layout.failure, failure_file(
             job=layout.job_name, error=end.error, cause=end.cause, iteration=state.iteration,
             counts=state.counts.model_dump(by_alias=True)))
     summary = write_outputs(state, end)
-    metrics.add_metric(name="JobsStopped" if end.status == "Stopped" else "JobsFailed", unit=MetricUnit.Count,
-                       value=1)
+    job_ended(layout.job_name, end.status, summary["counters"])
     logger.info("outputs of a stopped job written", extra={"job": layout.job_name, "status": status,
                                                           "counters": summary["counters"]})
     return {**summary, "written": True}

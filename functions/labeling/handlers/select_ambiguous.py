@@ -8,6 +8,9 @@ stopReason set, which MoreToLabel? sends to WriteOutput.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -26,10 +29,11 @@ from labeling.observability import logger, tracer
 @event_parser(model=JobState)
 def handler(state: JobState, context: LambdaContext) -> dict:
     settings, counts = state.job.settings, state.counts
+    assert state.pool_uri is not None, "set by SelectSample"
     bucket, pool_key = split_s3_uri(state.pool_uri)
     scored = state.train_model  # the pool carries the last model's ambiguity scores
 
-    def remaining():
+    def remaining() -> Iterator[dict[str, Any]]:
         return shards.read_jsonl(bucket, pool_key)  # remaining.jsonl, or the pool's shards (no model)
 
     state.iteration += 1

@@ -7,6 +7,9 @@ A MaxHumanLabeledObjectCount below a full first batch cuts it (logic/batches.py)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -28,7 +31,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     settings, bucket, layout = state.job.settings, state.job.bucket, state.job.layout
     source_key = task_type(settings.TaskType).source_key
 
-    def items():
+    def items() -> Iterator[dict[str, Any]]:
         invalid_ids = (line["id"] for line in s3.read_jsonl_if_present(bucket, layout.invalid_lines))
         return work_items(s3.read_lines(bucket, layout.input_manifest), source_key, invalid_ids)
 

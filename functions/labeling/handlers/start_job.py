@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel, SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
@@ -22,7 +23,7 @@ from labeling.settings import state_machine_arn
 
 
 class UploadRecord(SqsRecordModel):
-    body: Json[S3EventNotificationEventBridgeModel]  # type: ignore[assignment]
+    body: Json[S3EventNotificationEventBridgeModel]
 
 
 processor = BatchProcessor(event_type=EventType.SQS, model=UploadRecord)
@@ -63,5 +64,5 @@ def _record(record: UploadRecord) -> dict:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-def handler(event: dict, context: LambdaContext) -> dict:
+def handler(event: dict, context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=_record, processor=processor, context=context)

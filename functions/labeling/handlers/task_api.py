@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
@@ -52,7 +53,7 @@ def _api() -> TaskApi:
     return TaskApi(HumanTaskStore(tasks_table()), leases.now_ms())
 
 
-def _body():
+def _body() -> Any:
     try:
         return app.current_event.json_body
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
@@ -60,13 +61,13 @@ def _body():
 
 
 @app.get("/api/jobs")
-def list_jobs():
+def list_jobs() -> dict:
     worker, _ = _worker()
     return _api().jobs(worker).dump()
 
 
 @app.post("/api/jobs/<job>/claim")
-def claim(job: str):
+def claim(job: str) -> dict:
     worker, _ = _worker()
     reply = _api().claim(job, worker)
     if reply.task is not None:
@@ -75,7 +76,7 @@ def claim(job: str):
 
 
 @app.post("/api/jobs/<job>/tasks/<task_id>/answer")
-def answer(job: str, task_id: str):
+def answer(job: str, task_id: str) -> dict:
     worker, claims = _worker()
     reply = _api().answer(job, task_id, worker, claims, _body())
     metrics.add_metric(name="DuplicateHumanAnswers" if reply.duplicate else "HumanAnswers",
@@ -84,13 +85,13 @@ def answer(job: str, task_id: str):
 
 
 @app.post("/api/jobs/<job>/tasks/<task_id>/release")
-def release(job: str, task_id: str):
+def release(job: str, task_id: str) -> dict:
     worker, _ = _worker()
     return _api().release(job, task_id, worker).dump()
 
 
 @app.get("/api/jobs/<job>/progress")
-def progress(job: str):
+def progress(job: str) -> dict:
     worker, _ = _worker()
     return _api().progress(job, worker).dump()
 
@@ -105,7 +106,7 @@ def _refused(error: ApiError) -> Response:
 
 
 @app.not_found
-def _no_route(error) -> Response:
+def _no_route(error: Exception) -> Response:
     return Response(status_code=404, content_type=content_types.APPLICATION_JSON,
                     body={"message": f"no route {app.current_event.http_method} {app.current_event.path}"})
 

@@ -42,7 +42,7 @@ def _within(size: int, budget: int | None) -> int:
 
 
 def _in_order(items: Iterable[dict[str, Any]], size: int) -> list[dict[str, Any]]:
-    batch = []
+    batch: list[dict[str, Any]] = []
     for item in items:
         if len(batch) == size:
             break

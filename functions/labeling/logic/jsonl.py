@@ -24,7 +24,7 @@ from typing import Any
 try:  # the functions' layer and pyproject.toml ship it (infra/layers/json); json alone also works
     import orjson
 except ImportError:  # pragma: no cover
-    orjson = None
+    orjson = None  # type: ignore[assignment]  # the checker sees the installed module; this is the fallback
 
 # How the decoded lines keep bytes that are not UTF-8 (see the module's docstring).
 DECODE_ERRORS = "surrogateescape"

@@ -30,7 +30,7 @@ def paired_with_predictions(
     items: Iterable[dict[str, Any]], predictions: Iterable[dict[str, Any]], what: str
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """Batch transform keeps line order (SplitType Line, AssembleWith Line): pair them up."""
-    missing = object()
+    missing: dict[str, Any] = {}  # a sentinel: compared by identity
     for index, (item, prediction) in enumerate(zip_longest(items, predictions, fillvalue=missing)):
         if item is missing or prediction is missing:
             raise PredictionCountError(

@@ -15,6 +15,7 @@ from labeling.logic.label_kinds import label_kind
 from labeling.logic.manifest import InvalidLine
 from labeling.logic.output import Counters
 from labeling.models.job import JobConfig
+from labeling.models.state import ActiveLearningModel
 from labeling.task_types import TaskType
 
 # What the instance-hours below measure, stated in the report so nobody mistakes them for a bill.
@@ -50,6 +51,8 @@ def iteration_rows(
     An iteration without a summary trained no model: humans labeled its batch alone
     (a small job, or the last batch of a job when too few items were left to calibrate on).
     One without labels too never ran: a stopping condition ended the job before its batch.
+    One whose summary says `initialModel` trained none either: job.json's InitialActiveLearningModelArn
+    labeled it.
     """
     rows, unlabeled = [], items
     for k, (counted, summary) in enumerate(zip(labels, summaries, strict=True)):
@@ -62,7 +65,8 @@ def iteration_rows(
             # The random part of humanLabeled that calibrated the threshold (held out of training).
             "calibrationSampleSize": summary["calibrationSampleSize"] if summary else 0,
             "humanAnswers": counted.human_answers,
-            "modelTrained": summary is not None,
+            "modelTrained": summary is not None and not summary.get("initialModel", False),
+            "initialModel": bool(summary and summary.get("initialModel", False)),
             "machineLabeled": counted.machine,
             # value, measure, estimate, lowerBound, calibrationAccepted, calibrationSize (models/state.py Threshold)
             "threshold": summary["threshold"] if summary else None,
@@ -163,12 +167,31 @@ def invalid_lines_section(invalid_lines: Iterable[InvalidLine], count: int) -> d
     return {"count": count, "listed": listed, "allListed": len(listed) == count}
 
 
+def final_model_section(model: ActiveLearningModel | None, task: TaskType) -> dict[str, Any] | None:
+    """report.json's finalActiveLearningModel: the job's latest model (models/state.py, latest_model),
+    what `autolabel model deploy` deploys and a later job's InitialActiveLearningModelArn names;
+    None when the job had no model (a human-only job)."""
+    if model is None:
+        return None
+    return {
+        "iteration": model.iteration, "modelName": model.model_name, "modelArn": model.model_arn,
+        "modelArtifacts": model.model_artifacts, "taskType": task.name,
+        # What the model is served on: the instance its transforms ran on (the task-type table).
+        "inferenceInstanceType": task.inference_instance,
+    }
+
+
 def build_report(
     *, job_name: str, settings: JobConfig, task: TaskType, automated: bool, counters: Counters,
     labels: list[IterationLabels], summaries: list[dict[str, Any] | None], stop_reason: str | None = None,
     invalid_lines: Iterable[InvalidLine] = (), status: str | None = None, failure: dict[str, Any] | None = None,
+    label_names: list[str] | None = None, final_model: ActiveLearningModel | None = None,
+    output_manifest_uri: str | None = None,
 ) -> dict[str, Any]:
     """labels and summaries: one per iteration, in order (a summary is None where no model was trained).
+
+    final_model: the job's latest model (None: it had none); label_names: labels.json's classes, in
+    the order the model's class indexes follow (a later job that starts from the model needs the same).
 
     `status`: how a job ended before its loop did ("Failed", with `failure`'s error and cause,
     or "Stopped"); None for a job whose loop ended.
@@ -185,6 +208,13 @@ def build_report(
         "taskType": settings.TaskType,
         "labelAttributeName": settings.LabelAttributeName,
         "automatedLabeling": automated,
+        "labelNames": list(label_names or []),
+        "finalActiveLearningModel": final_model_section(final_model, task),
+        # Ground Truth's DescribeLabelingJob LabelingJobOutput.
+        "labelingJobOutput": {
+            "outputDatasetS3Uri": output_manifest_uri,
+            "finalActiveLearningModelArn": final_model.model_arn if final_model else None,
+        },
         "counters": asdict(counters),
         # counters.FailedNonRetryableError counts these: lines of the input manifest that no one labels.
         "invalidLines": invalid_lines_section(invalid_lines, counters.FailedNonRetryableError),

@@ -10,7 +10,10 @@ at each level, and where the promise put the cut.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where it is used: see accuracy_coverage_figure
+    from matplotlib.figure import Figure
 
 WIDTH_IN, HEIGHT_IN, DPI = 9.0, 6.0, 100
 CHOSEN_THRESHOLD = "chosen threshold"  # the label of the markers, found by it in tests
@@ -18,7 +21,7 @@ CHOSEN_THRESHOLD = "chosen threshold"  # the label of the markers, found by it i
 
 def accuracy_coverage_figure(
     details: dict[int, dict[str, Any]], target: float, confidence_level: float, measure: str = "accuracy",
-):
+) -> Figure:
     """details: iteration -> threshold.json. Returns a matplotlib Figure (no pyplot, no global state)."""
     # Imported here: matplotlib reaches Lambda in a layer on WriteOutput only, and a
     # missing plot must cost the plot, not the job (handlers/write_output.py).
@@ -86,7 +89,7 @@ def _lowest(details: dict[int, dict[str, Any]], target: float) -> float:
     return max(0.0, min([target - 0.05, *values]) - 0.02)
 
 
-def png(figure) -> bytes:
+def png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

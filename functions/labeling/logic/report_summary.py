@@ -155,6 +155,28 @@ def _ended_early(report: dict[str, Any]) -> list[str]:
     return []
 
 
+def _final_model(report: dict[str, Any]) -> list[str]:
+    """The model report.json names as finalActiveLearningModel, and where the initial model labeled."""
+    model = report.get("finalActiveLearningModel")
+    if model is None:
+        why = "the job labeled by humans only" if not report["automatedLabeling"] else "the job ended before one"
+        lines = [f"None: no model was trained ({why})."]
+    else:
+        lines = [f"`{model['modelName']}`, the model of iteration {model['iteration']} "
+                 f"({model['taskType']}, served on {model['inferenceInstanceType']}): `{model['modelArn']}`, "
+                 f"its artifact `{model['modelArtifacts']}`.", "",
+                 f"Deploy it with `autolabel model deploy {report['job']}`; a later job of the same task type and "
+                 f"labels starts from it with `\"InitialActiveLearningModelArn\": \"{model['modelArn']}\"` in its "
+                 "job.json."]
+    initial = [row["iteration"] for row in report["iterations"] if row.get("initialModel")]
+    if initial:
+        arn = (report.get("settings") or {}).get("InitialActiveLearningModelArn")
+        lines += ["", f"Iteration {', '.join(map(str, initial))} labeled with the initial model `{arn}` "
+                      "(job.json's InitialActiveLearningModelArn) instead of training one; its threshold was "
+                      "calibrated on this job's human labels like any other."]
+    return ["", "## Final model", "", *lines]
+
+
 def markdown(report: dict[str, Any], plot: str | None = None) -> str:
     """plot: the PNG's path relative to report.md, or None when there is no plot."""
     counters, cost = report["counters"], report["cost"]
@@ -183,6 +205,7 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
         *_iteration_table(report),
         "",
         "Calibration accepted: calibration items at or above the threshold, of the calibration sample.",
+        *_final_model(report),
         "",
         "## Cost estimate",
         "",

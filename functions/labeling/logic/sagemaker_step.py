@@ -11,11 +11,16 @@ each a contiguous run of the items, so that reading the shards in order gives th
 order one file would. The count follows the items, one instance per TRANSFORM_ITEMS_PER_INSTANCE,
 up to job.json's MaxTransformInstanceCount (default 1). Below that many items an instance is
 not worth its start (minutes of billed time before the first request).
+
+job.json's InitialActiveLearningModelArn: the job's first model iteration (no model yet) transforms
+with that model, under its own name, and trains none (`initialModel`; the workflow's InitialModel?
+choice skips Train and CreateModel); every later one trains as usual.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from labeling.layout import s3_uri, split_s3_uri
 from labeling.models.job import JobConfig
@@ -27,6 +32,17 @@ TRANSFORM_ITEMS_PER_INSTANCE = 10_000
 def name_base(state: JobState) -> str:
     base = f"{state.job.name}-{state.run_id}-{state.iteration}"
     return base + (f"-r{state.resumes}" if state.resumes else "")
+
+
+# name_base's parts: <job>-<run id: 6 hex digits>-<iteration>[-r<resumes>], and a model is <base>-model.
+MODEL_NAME = re.compile(r"^(?P<job>.+)-[0-9a-f]{6}-(?P<iteration>[0-9]+)(?:-r[0-9]+)?-model$")
+
+
+def job_of_model(model_name: str) -> str | None:
+    """The job whose iteration named the model `model_name` (as SageMaker may write it, in lower case);
+    None when it is no name this stack gives a model."""
+    match = MODEL_NAME.match(model_name)
+    return match["job"] if match else None
 
 
 def transform_instances(items: int, settings: JobConfig) -> int:
@@ -44,11 +60,17 @@ def sagemaker_step(state: JobState, validation_items: int | None = None) -> Sage
     bucket, layout, k = state.job.bucket, state.job.layout, state.iteration
     settings = state.job.settings
     base = name_base(state)
+    assert state.pool_uri is not None, "set by SelectSample"
     _, pool_key = split_s3_uri(state.pool_uri)
     if validation_items is None:
         validation_items = state.batch.calibration_size if state.batch else 1
+    # No model of an earlier iteration: this is the first model iteration (ComputeThreshold may have
+    # recorded this iteration's own model already, when a resume rebuilds the step after it).
+    first = state.final_model is None or state.final_model.iteration >= state.iteration
+    initial = state.job.initial_model if first else None
     return SageMakerStep(
-        trainingJobName=f"{base}-train", modelName=f"{base}-model",
+        trainingJobName=f"{base}-train", modelName=initial.model_name if initial else f"{base}-model",
+        initialModel=initial is not None,
         validationTransformJobName=f"{base}-val", poolTransformJobName=f"{base}-pool",
         trainingDataUri=s3_uri(bucket, layout.training_data(k)),
         modelOutputUri=s3_uri(bucket, layout.model_output()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 SKETCH_BITS = 128  # an item's embedding sketch: a SimHash, 32 hex digits (containers' sketch.py)
@@ -65,7 +65,7 @@ class _SketchIndex:
         self.bands = [(SKETCH_BITS * i // bands, SKETCH_BITS * (i + 1) // bands) for i in range(bands)]
         self.buckets: list[dict[int, list[int]]] = [{} for _ in self.bands]
 
-    def _keys(self, sketch: int):
+    def _keys(self, sketch: int) -> Iterator[tuple[int, int]]:
         for band, (low, high) in enumerate(self.bands):
             yield band, (sketch >> low) & ((1 << (high - low)) - 1)
 
@@ -94,7 +94,9 @@ def most_ambiguous(items: Iterable[dict[str, Any]], size: int, *, max_bits: int 
     if not max_bits:
         return heapq.nsmallest(size, items, key=_rank)
     candidates = heapq.nsmallest(CANDIDATES_PER_SLOT * size, items, key=_rank)
-    chosen, skipped, index = [], [], _SketchIndex(max_bits)
+    chosen: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    index = _SketchIndex(max_bits)
     for item in candidates:
         if len(chosen) == size:
             break

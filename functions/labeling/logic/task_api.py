@@ -177,10 +177,11 @@ class TaskApi:
                     return None
                 self.store.hold(job, worker_id, iteration, tid, lease)
                 return task, lease
-            candidate = self.store.task(job, tid)  # changed since the index had it: read it and try again
+            changed = self.store.task(job, tid)  # changed since the index had it: read it and try again
             fresh = True
-            if candidate is None or candidate.get("status") != OPEN:
+            if changed is None or changed.get("status") != OPEN:
                 return None
+            candidate = changed
         return None
 
     def _finish_full(self, job: str, batch: dict[str, Any], tid: str) -> None:

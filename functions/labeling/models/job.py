@@ -15,6 +15,9 @@ INSTRUCTIONS_MAX_CHARACTERS = 10_000
 TASK_TIME_LIMIT_DEFAULT = 300
 TASK_AVAILABILITY_DEFAULT = 864_000  # 10 days
 TASK_AVAILABILITY_MAX = 2_592_000  # 30 days
+# A SageMaker model's ARN: CreateModel's ModelName is up to 63 of [a-zA-Z0-9-] (SageMaker writes
+# it in lower case in the ARN).
+MODEL_ARN_PATTERN = r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:model/[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
 
 
 class LabelingJobStoppingConditions(BaseModel):
@@ -105,6 +108,17 @@ class JobConfig(BaseModel):
     # and 10 takes a tenth of them at about the same cost. Each instance counts against the account's
     # quota for the task type's inference instance ("<type> for transform job usage"); 100 is ours.
     MaxTransformInstanceCount: int = Field(1, ge=1, le=100)
+    # Ground Truth's LabelingJobAlgorithmsConfig.InitialActiveLearningModelArn: the ARN of a model
+    # to start from, here the final model of an earlier job of this stack (its report.json's
+    # finalActiveLearningModel.modelArn) of the same task type and labels, in the same order.
+    # The first iteration that would train a model uses this one for its transforms instead (no
+    # training job: the workflow skips Train and CreateModel and transforms with the model as it
+    # is); later iterations train as usual on all of this job's human labels. The promise does not
+    # change: each threshold is still calibrated on this job's fresh human labels, so a poor
+    # initial model simply certifies few items. ValidateJob finds the earlier job's report.json
+    # from the model's name and refuses a model of another task type or label set, or one this
+    # stack never made (logic/initial_model.py). None: the first model is trained, as without it.
+    InitialActiveLearningModelArn: str | None = Field(None, pattern=MODEL_ARN_PATTERN)
 
     @field_validator("TaskType")
     @classmethod

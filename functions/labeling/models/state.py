@@ -15,8 +15,22 @@ from labeling.models.job import JobConfig
 
 class _Model(BaseModel):
     # Unknown keys (e.g. SageMaker results added by ResultPath) are kept so a
-    # handler can hand the state on unchanged.
+    # handler can hand the state on unchanged. Defaults go by keyword, Field(default=...): a type
+    # checker reads a field's default from that keyword only (PEP 681), else it thinks the field required.
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ActiveLearningModel(_Model):
+    """A SageMaker model the job's transforms ran with: one an iteration trained, or the initial model.
+
+    iteration: the iteration of this job that used it (for a job's initial model, as `Job.initial_model`
+    holds it, the earlier job's iteration that trained it). modelArtifacts: its model.tar.gz in S3.
+    """
+
+    iteration: int
+    model_name: str = Field(alias="modelName")
+    model_arn: str = Field(alias="modelArn")
+    model_artifacts: str = Field(alias="modelArtifacts")
 
 
 class Job(_Model):
@@ -28,6 +42,8 @@ class Job(_Model):
     automated: bool
     label_names: list[str] = Field(alias="labelNames")
     settings: JobConfig
+    # job.json's InitialActiveLearningModelArn, as the earlier job's report.json names it (ValidateJob).
+    initial_model: ActiveLearningModel | None = Field(default=None, alias="initialModel")
 
     @property
     def layout(self) -> JobLayout:
@@ -38,11 +54,11 @@ class Counts(_Model):
     total: int  # the items the job labels: the manifest's lines less `invalid`
     # Manifest lines that cannot be labeled (logic/manifest.py); WriteOutput reports them.
     invalid: int = 0
-    human_labeled: int = Field(0, alias="humanLabeled")
-    machine_labeled: int = Field(0, alias="machineLabeled")
+    human_labeled: int = Field(default=0, alias="humanLabeled")
+    machine_labeled: int = Field(default=0, alias="machineLabeled")
     # Not labeled and not in the current human batch.
     pool: int = 0
-    in_human_batch: int = Field(0, alias="inHumanBatch")
+    in_human_batch: int = Field(default=0, alias="inHumanBatch")
 
 
 class HumanBatch(_Model):
@@ -60,13 +76,19 @@ class JobRetry(_Model):
 
     attempt: int = 0
     suffix: str = ""
-    wait_seconds: int = Field(JOB_RETRY_FIRST_WAIT_SECONDS, alias="waitSeconds")
+    wait_seconds: int = Field(default=JOB_RETRY_FIRST_WAIT_SECONDS, alias="waitSeconds")
 
 
 class JobRetries(_Model):
     training: JobRetry = Field(default_factory=JobRetry)
     validation: JobRetry = Field(default_factory=JobRetry)
     pool: JobRetry = Field(default_factory=JobRetry)
+
+
+class CreatedModel(_Model):
+    """What the workflow keeps of CreateModel's answer (its ResultSelector)."""
+
+    model_arn: str = Field(alias="modelArn")
 
 
 class SageMakerStep(_Model):
@@ -85,10 +107,15 @@ class SageMakerStep(_Model):
     label_count: str = Field(alias="labelCount")  # SageMaker hyperparameters are strings
     # TransformResources.InstanceCount of each transform: its input is written as that many shards
     # (logic/sagemaker_step.py, transform_instances), since SageMaker spreads a transform by file.
-    validation_instance_count: int = Field(1, alias="validationInstanceCount", ge=1)
-    pool_instance_count: int = Field(1, alias="poolInstanceCount", ge=1)
+    validation_instance_count: int = Field(default=1, alias="validationInstanceCount", ge=1)
+    pool_instance_count: int = Field(default=1, alias="poolInstanceCount", ge=1)
     # A job that failed for want of capacity runs again under a new name (logic/sagemaker_failure.py).
     retries: JobRetries = Field(default_factory=lambda: JobRetries())
+    # True: this iteration transforms with the job's initial model (model_name is its name), and the
+    # workflow's InitialModel? choice skips Train and CreateModel (logic/sagemaker_step.py).
+    initial_model: bool = Field(default=False, alias="initialModel")
+    # Set by CreateModel's ResultSelector once this iteration's model exists.
+    created_model: CreatedModel | None = Field(default=None, alias="createdModel")
 
 
 class SageMakerRun(_Model):
@@ -96,6 +123,8 @@ class SageMakerRun(_Model):
 
     start_time: float = Field(alias="startTime")
     end_time: float = Field(alias="endTime")
+    # A training job's model.tar.gz (its ResultSelector's ModelArtifacts.S3ModelArtifacts).
+    model_artifacts: str | None = Field(default=None, alias="modelArtifacts")
 
     @property
     def seconds(self) -> float:
@@ -121,19 +150,42 @@ class JobState(_Model):
     iteration: int = 0
     counts: Counts
     batch: HumanBatch | None = None
-    pool_uri: str | None = Field(None, alias="poolUri")
+    pool_uri: str | None = Field(default=None, alias="poolUri")
     # True when this iteration trains a model and applies it to the pool.
-    train_model: bool = Field(False, alias="trainModel")
+    train_model: bool = Field(default=False, alias="trainModel")
     sagemaker: SageMakerStep | None = None
     # Set by the SageMaker states' ResultSelector.
     training: SageMakerRun | None = None
-    validation_transform: SageMakerRun | None = Field(None, alias="validationTransform")
-    pool_transform: SageMakerRun | None = Field(None, alias="poolTransform")
+    validation_transform: SageMakerRun | None = Field(default=None, alias="validationTransform")
+    pool_transform: SageMakerRun | None = Field(default=None, alias="poolTransform")
     threshold: Threshold | None = None
     # The stopping condition that ended the job (e.g. "MaxHumanLabeledObjectCount"), set by
     # SelectAmbiguous; None while the job runs and when it ends with every item labeled.
     # MoreToLabel? goes to WriteOutput when it is set.
-    stop_reason: str | None = Field(None, alias="stopReason")
+    stop_reason: str | None = Field(default=None, alias="stopReason")
+    # The model of the latest iteration whose transforms ran (ComputeThreshold records it): what
+    # report.json names as finalActiveLearningModel. latest_model() also counts one made since.
+    final_model: ActiveLearningModel | None = Field(default=None, alias="finalModel")
 
     def dump(self) -> dict:
         return self.model_dump(by_alias=True, mode="json")
+
+    def iteration_model(self) -> ActiveLearningModel | None:
+        """The model this iteration's transforms use, once it exists: the initial model, or the one
+        CreateModel made from this iteration's training job; None before that or without one."""
+        step = self.sagemaker
+        if step is None:
+            return None
+        if step.initial_model and self.job.initial_model:
+            return self.job.initial_model.model_copy(update={"iteration": self.iteration})
+        if step.created_model and self.training and self.training.model_artifacts:
+            return ActiveLearningModel(iteration=self.iteration, modelName=step.model_name,
+                                       modelArn=step.created_model.model_arn,
+                                       modelArtifacts=self.training.model_artifacts)
+        return None
+
+    def latest_model(self) -> ActiveLearningModel | None:
+        """The newest model the job has: Ground Truth's final model is the last one trained; here it is
+        the last one made or given whose transforms ran or were to run (a job that fails in a transform
+        names the model it failed with, which exists in SageMaker)."""
+        return self.iteration_model() or self.final_model

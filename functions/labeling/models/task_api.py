@@ -61,8 +61,8 @@ class AnswerRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    label: str | None = Field(None, min_length=1)
-    bounding_box: BoundingBoxAnswer | None = Field(None, alias="boundingBox")
+    label: str | None = Field(default=None, min_length=1)
+    bounding_box: BoundingBoxAnswer | None = Field(default=None, alias="boundingBox")
 
     def content(self) -> dict:
         """The answer as the worker-response file's answerContent keeps it."""
@@ -84,7 +84,7 @@ class Progress(_Reply):
 
 class TaskItem(_Reply):
     text: str | None = None  # text classification
-    image_url: str | None = Field(None, alias="imageUrl")  # images: a presigned GET URL, minutes
+    image_url: str | None = Field(default=None, alias="imageUrl")  # images: a presigned GET URL, minutes
 
 
 class Task(_Reply):
