@@ -14,8 +14,9 @@ import sys
 from typing import Any, TextIO
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
+from botocore.exceptions import ClientError
 
+from autolabel.aws_setup import setup_errors
 from infra.names import LABELING_PAGE_URL_OUTPUT, STACK_NAME, USER_POOL_ID_OUTPUT
 
 # One @, something before it, a dot in the domain, no spaces: what Cognito's email attribute
@@ -92,28 +93,22 @@ def _add(args: argparse.Namespace, out: TextIO, session: boto3.Session | None) -
     if not EMAIL.fullmatch(email):
         raise WorkersError(f"{args.email!r} is not an email address; the worker's invitation is sent there")
     session = session or boto3.Session(region_name=args.region)
-    try:
-        page_url = None
-        user_pool_id = args.user_pool_id
-        if not user_pool_id:
-            outputs = stack_outputs(session.client("cloudformation"), args.stack)
-            user_pool_id = outputs.get(USER_POOL_ID_OUTPUT)
+    user_pool_id = args.user_pool_id
+    with setup_errors(WorkersError):
+        try:
+            page_url = None
             if not user_pool_id:
-                raise WorkersError(
-                    f"the stack {args.stack!r} has no {USER_POOL_ID_OUTPUT} output: it was deployed before the "
-                    "labeling page existed; deploy it again (npx cdk deploy)")
-            page_url = outputs.get(LABELING_PAGE_URL_OUTPUT)
-        cognito = session.client("cognito-idp")
-        user = invite_worker(cognito, user_pool_id, email, resend=args.resend)
-    except (NoCredentialsError, PartialCredentialsError):
-        raise WorkersError("no AWS credentials found: configure them (aws configure, AWS_PROFILE or "
-                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account the stack is in") from None
-    except NoRegionError:
-        raise WorkersError("no AWS region: pass --region, or set AWS_REGION or your profile's region") from None
-    except ClientError as error:
-        raise WorkersError(_explain(error, email=email, user_pool_id=user_pool_id, resend=args.resend)) from None
-    except BotoCoreError as error:  # endpoint unreachable and the like
-        raise WorkersError(f"could not reach AWS: {error}") from None
+                outputs = stack_outputs(session.client("cloudformation"), args.stack)
+                user_pool_id = outputs.get(USER_POOL_ID_OUTPUT)
+                if not user_pool_id:
+                    raise WorkersError(
+                        f"the stack {args.stack!r} has no {USER_POOL_ID_OUTPUT} output: it was deployed before the "
+                        "labeling page existed; deploy it again (npx cdk deploy)")
+                page_url = outputs.get(LABELING_PAGE_URL_OUTPUT)
+            cognito = session.client("cognito-idp")
+            user = invite_worker(cognito, user_pool_id, email, resend=args.resend)
+        except ClientError as error:
+            raise WorkersError(_explain(error, email=email, user_pool_id=user_pool_id, resend=args.resend)) from None
     verb = "sent a new invitation to" if args.resend else "invited"
     print(f"{verb} {email} (status {user.get('UserStatus', 'unknown')}): Cognito emails them a temporary "
           "password, which they change at their first sign-in", file=out)

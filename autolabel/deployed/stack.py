@@ -13,15 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-    ProfileNotFound,
-)
+from botocore.exceptions import ClientError
 
+from autolabel.aws_setup import setup_errors
 from autolabel.workers import ACCESS_DENIED, BAD_CREDENTIALS, WorkersError, stack_outputs
 from labeling.layout import JobLayout
 
@@ -74,26 +68,19 @@ def connect(stack_name: str, *, region: str | None = None, profile: str | None =
 @contextmanager
 def aws_errors(doing: str) -> Iterator[None]:
     """Turn what boto3 raises for a user's setup into one line; `doing`: the call, for a permission error."""
-    try:
-        yield
-    except (NoCredentialsError, PartialCredentialsError):
-        raise DeployedError("no AWS credentials found: configure them (aws configure, AWS_PROFILE or "
-                            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account the stack is in") from None
-    except NoRegionError:
-        raise DeployedError("no AWS region: pass --region, or set AWS_REGION or your profile's region") from None
-    except ProfileNotFound as error:
-        raise DeployedError(f"{error}: pass a --profile that your AWS configuration has") from None
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        message = error.response.get("Error", {}).get("Message", "")
-        if code in BAD_CREDENTIALS:
-            raise DeployedError(f"your AWS credentials were refused ({code}): refresh them and try again") from None
-        if code in ACCESS_DENIED:
-            raise DeployedError(f"your AWS credentials may not do this ({code}: {message}); they need {doing}") \
-                from None
-        raise DeployedError(f"AWS refused {doing} ({code}: {message})") from None
-    except BotoCoreError as error:  # endpoint unreachable and the like
-        raise DeployedError(f"could not reach AWS: {error}") from None
+    with setup_errors(DeployedError):
+        try:
+            yield
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            message = error.response.get("Error", {}).get("Message", "")
+            if code in BAD_CREDENTIALS:
+                raise DeployedError(f"your AWS credentials were refused ({code}): refresh them and try again") \
+                    from None
+            if code in ACCESS_DENIED:
+                raise DeployedError(f"your AWS credentials may not do this ({code}: {message}); they need {doing}") \
+                    from None
+            raise DeployedError(f"AWS refused {doing} ({code}: {message})") from None
 
 
 def job_executions(stack: DeployedStack, job: str) -> list[dict[str, Any]]:

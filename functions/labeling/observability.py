@@ -1,4 +1,4 @@
-"""Powertools Logger, Tracer and Metrics shared by every handler, and the job metrics' names.
+"""Powertools Logger and Tracer shared by every handler, and the metrics they emit (EMF).
 
 Service and namespace are set here, not only through the environment, so a
 handler imported before its environment is set (tests, the local cloud) still
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 SERVICE_NAME = "autolabel"
@@ -41,6 +41,11 @@ ITEMS_TO_LABEL = "DatasetObjectsToLabel"  # the manifest's valid items (Validate
 HUMAN_BATCH_AGE = "HumanBatchAgeSeconds"  # how long a published human batch has waited (human_batch_age)
 THRESHOLD = "MachineLabelThreshold"  # the iteration's confidence threshold (ComputeThreshold)
 POOL_SIZE = "PoolSize"  # items neither labeled nor in a human batch after an iteration (ApplyThreshold)
+# The human tasks (PublishHumanTasks, the task API), per job and stack-wide: a batch's tasks published,
+# a task claimed by a worker, an answer counted, one given again (a retry: not counted twice), and one
+# that came after its batch had closed (stack-wide only: a refusal names no job).
+HUMAN_TASKS_PUBLISHED, HUMAN_TASKS_CLAIMED = "HumanTasksPublished", "HumanTasksClaimed"
+HUMAN_ANSWERS, DUPLICATE_HUMAN_ANSWERS, LATE_HUMAN_ANSWERS = "HumanAnswers", "DuplicateHumanAnswers", "LateHumanAnswers"
 # The measure the promise is about, estimated on the iteration's calibration items at or above the
 # threshold, and its lower confidence bound (threshold.json's estimate and lowerBound), by the
 # label kind's measure (labeling/logic/label_kinds.py): accuracy for classes, mean IoU for boxes.
@@ -54,7 +59,6 @@ JOB_END_METRICS = {"Completed": JOBS_SUCCEEDED, "Failed": JOBS_FAILED, "Stopped"
 
 logger = Logger(service=SERVICE_NAME)
 tracer = Tracer(service=SERVICE_NAME)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 
 def job_metric(name: str, value: float, *, job: str, unit: MetricUnit = MetricUnit.Count,
@@ -73,6 +77,13 @@ def job_metric(name: str, value: float, *, job: str, unit: MetricUnit = MetricUn
         with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE,
                            default_dimensions=dimensions):
             pass
+
+
+def stack_metric(name: str, value: float, *, unit: MetricUnit = MetricUnit.Count) -> None:
+    """Emit `name` for the whole stack only (service dimension), at once, as job_metric does."""
+    with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE,
+                       default_dimensions={SERVICE_DIMENSION: SERVICE_NAME}):
+        pass
 
 
 def job_ended(job: str, status: str, counters: dict[str, Any] | None) -> None:

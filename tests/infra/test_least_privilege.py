@@ -16,6 +16,7 @@ from autolabel.localcloud.cloud import BUNDLING_STACKS
 from infra.config import StackSettingsError, parse_settings
 from infra.constructs.models import NETWORK_ISOLATED, available_task_types
 from labeling import settings
+from tests.infra.template_values import text as _text
 
 DATA_BUCKET = "customer-images-bucket"
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -26,22 +27,6 @@ def _listed(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _text(node) -> str:
-    """A template value as text: Ref X -> <X>, Fn::GetAtt X.A -> <X.A>, Fn::Join joined."""
-    if isinstance(node, str):
-        return node
-    if node == {"Ref": "AWS::Partition"}:
-        return "aws"  # a literal under cdk.json's feature flags (`cdk synth`), a token in the tests' synth
-    if isinstance(node, dict) and set(node) == {"Ref"}:
-        return f"<{node['Ref']}>"
-    if isinstance(node, dict) and set(node) == {"Fn::GetAtt"}:
-        return "<{}.{}>".format(*node["Fn::GetAtt"])
-    if isinstance(node, dict) and set(node) == {"Fn::Join"}:
-        separator, parts = node["Fn::Join"]
-        return separator.join(_text(part) for part in parts)
-    if isinstance(node, dict) and set(node) == {"Fn::Sub"}:
-        return node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
-    raise AssertionError(f"unexpected template value {node!r}")
 
 
 def _of_type(template, resource_type) -> dict[str, dict]:

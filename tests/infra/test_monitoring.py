@@ -24,6 +24,7 @@ from infra.constructs.monitoring import (
     Monitoring,
 )
 from labeling import observability as obs
+from tests.infra.template_values import text as _text
 
 BATCH_AGE_HANDLER = "labeling.handlers.human_batch_age.handler"
 
@@ -37,18 +38,6 @@ def _one(template, resource_type, prefix=""):
     return item
 
 
-def _text(node) -> str:
-    """A template value as text: Ref X -> <X>, Fn::GetAtt [X, A] -> <X.A>, Fn::Join joined."""
-    if isinstance(node, str):
-        return node
-    if "Ref" in node:
-        return f"<{node['Ref']}>"
-    if "Fn::GetAtt" in node:
-        return f"<{'.'.join(node['Fn::GetAtt'])}>"
-    if "Fn::Join" in node:
-        separator, parts = node["Fn::Join"]
-        return separator.join(_text(part) for part in parts)
-    raise AssertionError(f"unexpected template value {node!r}")
 
 
 def _our_functions(template) -> dict[str, str]:

@@ -7,6 +7,7 @@ from infra.constructs.functions import LAMBDA_PLATFORMS, PLOTTING_LAYER_DIR, PYT
 from infra.constructs.models import available_task_types
 from labeling.logic.resume import RESUME_STATES
 from labeling.task_types import TASK_TYPES
+from tests.infra.template_values import text as _text
 
 LOOP_STATES = {
     "ValidateJob", "SelectSample", "HumanLabeling", "ConsolidateAnnotations", "TrainModel?", "TaskType",
@@ -377,18 +378,6 @@ def _one(template, resource_type, prefix=""):
     return item
 
 
-def _text(node) -> str:
-    """A template value as text: Ref X -> <X>, Fn::GetAtt X.A -> <X.A>, Fn::Join joined."""
-    if isinstance(node, str):
-        return node
-    if isinstance(node, dict) and set(node) == {"Ref"}:
-        return f"<{node['Ref']}>"
-    if isinstance(node, dict) and set(node) == {"Fn::GetAtt"}:
-        return "<{}.{}>".format(*node["Fn::GetAtt"])
-    if isinstance(node, dict) and set(node) == {"Fn::Join"}:
-        separator, parts = node["Fn::Join"]
-        return separator.join(_text(part) for part in parts)
-    raise AssertionError(f"unexpected template value {node!r}")
 
 
 def _task_api_function(template) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections import Counter
 from datetime import datetime
 
 import boto3
@@ -27,6 +28,7 @@ from labeling.logic import leases
 from labeling.models.state import JobState
 from labeling.settings import TASKS_TABLE_ENV
 from labeling.task_table import OPEN_TASKS_INDEX, create_table_arguments
+from tests.emf import emf_points
 from tests.unit.lambda_context import Context
 
 BUCKET, TABLE, TOKEN = "jobs-bucket", "human-tasks", "token-of-iteration-0"
@@ -483,8 +485,9 @@ class TestAnswers:
 
 class TestTheSameWorkerSubmittingTwice:
     @pytest.mark.parametrize("again", ["tech", "sport"], ids=["same answer", "another answer"])
-    def test_counts_once_and_keeps_the_first_answer(self, cloud, clock, resumed, again):
+    def test_counts_once_and_keeps_the_first_answer(self, cloud, clock, resumed, again, capsys):
         state = _publish(workers=2, items={3: "a"})
+        capsys.readouterr()
         task = _claim("w1")["taskId"]
         assert _label("w1", task, "tech")["duplicate"] is False
         [key] = _responses()
@@ -500,6 +503,10 @@ class TestTheSameWorkerSubmittingTwice:
         w2 = _claim("w2")["taskId"]
         assert _label("w2", w2, "sport")["batchDone"] is True
         assert _consolidated(state)[3]["workers"] == 2 and len(resumed) == 1
+        # the job's metrics count the retry apart: two answers, one given again, two claims
+        points = emf_points(capsys.readouterr().out.splitlines())
+        emitted = Counter((p.name, p.value) for p in points if p.job == "news")
+        assert emitted == {("HumanTasksClaimed", 1): 2, ("HumanAnswers", 1): 2, ("DuplicateHumanAnswers", 1): 1}
 
 
 class TestLateAnswers:

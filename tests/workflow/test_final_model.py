@@ -11,7 +11,7 @@ import shutil
 import boto3
 import pytest
 
-from autolabel import executions
+from autolabel import cli, executions
 from autolabel.localcloud.cloud import LocalCloud
 from autolabel.localcloud.gateway import LocalGateway
 from autolabel.localcloud.workforce import SimulatedWorkforce, load_answers
@@ -103,3 +103,12 @@ def test_the_final_model_is_reported_and_a_later_job_starts_from_it_without_trai
         assert {t["ModelName"] for t in iteration_0} == {model["modelName"]} and len(iteration_0) == 2
         summary = s3.get_object(Bucket=cloud.bucket, Key="jobs/second/output/report.md")["Body"].read().decode()
         assert f"Iteration 0 labeled with the initial model `{model['modelArn']}`" in summary
+
+        # (c) `autolabel model deploy` serves that model, as SageMaker made it, on an endpoint
+        cloud.serve_as_stack("FinalModelStack")
+        assert cli.main(["model", "deploy", "second", "--stack", "FinalModelStack"]) == 0
+        endpoint = sagemaker.describe_endpoint(EndpointName="second-iteration-1")
+        assert endpoint["EndpointStatus"] == "InService"
+        (variant,) = sagemaker.describe_endpoint_config(
+            EndpointConfigName=endpoint["EndpointConfigName"])["ProductionVariants"]
+        assert variant["ModelName"] == final["modelName"] and variant["InstanceType"] == "ml.m4.xlarge"

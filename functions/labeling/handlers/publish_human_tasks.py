@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
@@ -27,7 +26,7 @@ from labeling.layout import JobLayout, split_s3_uri
 from labeling.logic import leases
 from labeling.logic.task_api import resume_once_complete
 from labeling.models.state import JobState
-from labeling.observability import logger, metrics, tracer
+from labeling.observability import HUMAN_TASKS_PUBLISHED, job_metric, logger, tracer
 from labeling.settings import tasks_table
 from labeling.task_types import task_type
 
@@ -65,7 +64,6 @@ def task_records(items: Iterable[dict[str, Any]], *, bucket: str, layout: JobLay
         yield from records
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=PublishRequest)
@@ -91,7 +89,7 @@ def handler(request: PublishRequest, context: LambdaContext) -> dict:
     # A resumed run's batch may be complete already (every answer given before the run stopped).
     resume_once_complete(store, state.job.name, state.iteration)
     if new:
-        metrics.add_metric(name="HumanTasksPublished", unit=MetricUnit.Count, value=state.batch.size)
+        job_metric(HUMAN_TASKS_PUBLISHED, state.batch.size, job=state.job.name)
     logger.info("human tasks published" if new else "human tasks were published already; the batch waits on "
                 "the new task token", extra={"job": state.job.name, "iteration": state.iteration,
                                              "tasks": state.batch.size})

@@ -15,13 +15,21 @@ import re
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.dal.tasks import HumanTaskStore
 from labeling.logic import leases
 from labeling.logic.task_api import ApiError, InvalidAnswerError, TaskApi
-from labeling.observability import logger, metrics, tracer
+from labeling.observability import (
+    DUPLICATE_HUMAN_ANSWERS,
+    HUMAN_ANSWERS,
+    HUMAN_TASKS_CLAIMED,
+    LATE_HUMAN_ANSWERS,
+    job_metric,
+    logger,
+    stack_metric,
+    tracer,
+)
 from labeling.settings import tasks_table
 
 # What a worker id may be: it names S3 objects and DynamoDB attributes. Cognito's sub is a UUID.
@@ -71,7 +79,7 @@ def claim(job: str) -> dict:
     worker, _ = _worker()
     reply = _api().claim(job, worker)
     if reply.task is not None:
-        metrics.add_metric(name="HumanTasksClaimed", unit=MetricUnit.Count, value=1)
+        job_metric(HUMAN_TASKS_CLAIMED, 1, job=job)
     return reply.dump()
 
 
@@ -79,8 +87,7 @@ def claim(job: str) -> dict:
 def answer(job: str, task_id: str) -> dict:
     worker, claims = _worker()
     reply = _api().answer(job, task_id, worker, claims, _body())
-    metrics.add_metric(name="DuplicateHumanAnswers" if reply.duplicate else "HumanAnswers",
-                       unit=MetricUnit.Count, value=1)
+    job_metric(DUPLICATE_HUMAN_ANSWERS if reply.duplicate else HUMAN_ANSWERS, 1, job=job)
     return reply.dump()
 
 
@@ -99,7 +106,7 @@ def progress(job: str) -> dict:
 @app.exception_handler(ApiError)
 def _refused(error: ApiError) -> Response:
     if error.status == 409:
-        metrics.add_metric(name="LateHumanAnswers", unit=MetricUnit.Count, value=1)
+        stack_metric(LATE_HUMAN_ANSWERS, 1)
     logger.info("request refused", extra={"status": error.status, "reason": error.reason, "why": error.message,
                                           "path": app.current_event.path})
     return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=error.body())
@@ -111,7 +118,6 @@ def _no_route(error: Exception) -> Response:
                     body={"message": f"no route {app.current_event.http_method} {app.current_event.path}"})
 
 
-@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
