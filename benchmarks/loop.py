@@ -15,6 +15,9 @@ Rules compared (`Rule`):
   * guarantee-entropy: the same with ActiveLearningStrategy "entropy".
   * random-sampling: the product's threshold, but humans get random items
     instead of ambiguous ones.
+
+Each iteration also records the oracle cut (benchmarks/oracle.py) on its pool, the
+limit the rule is measured against; it never feeds back into the loop's decisions.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 
 from benchmarks.datasets import Dataset
 from benchmarks.models import Model
+from benchmarks.oracle import oracle_cut
 from labeling.logic import batches, sampling
 from labeling.logic.threshold import GRID, choose_threshold
 from labeling.models.job import JobConfig
@@ -53,6 +57,10 @@ class IterationResult:
     threshold: float | None
     machine_labeled: int
     machine_correct: int
+    # Items the threshold was applied to, and how many of them the oracle cut (benchmarks/oracle.py)
+    # would have labeled with this iteration's model; None where no model was trained.
+    pool: int = 0
+    oracle_labeled: int | None = None
 
 
 @dataclass
@@ -111,6 +119,11 @@ def simulate(dataset: Dataset, rule: str, seed: int, settings: JobConfig) -> Run
         cal_scores = model.scores(X[calibration])
         pairs = [(float(s.max()), bool(s.argmax() == gold[i])) for i, s in zip(calibration, cal_scores, strict=True)]
         pool_scores = model.scores(X[pool])
+        record.pool = len(pool)
+        record.oracle_labeled = oracle_cut(
+            ((float(s.max()), bool(s.argmax() == gold[i])) for i, s in zip(pool, pool_scores, strict=True)),
+            settings.TargetAccuracy,
+        )
         if rule == "point-estimate":
             threshold = point_estimate_threshold(pairs, settings.TargetAccuracy)
         else:

@@ -66,3 +66,18 @@ def test_rows_price_human_answers_and_sagemaker_time(runs):
     assert len(json.loads(row["per_iteration"])) == len(result.iterations)
     table = report.markdown([row], SETTINGS)
     assert "| digits | guarantee | 1 |" in table
+
+
+def test_the_oracle_cut_bounds_every_iteration_that_kept_the_target(runs):
+    # The product's accepted items are one threshold's cut of the pool; where they are at least the
+    # target accurate, the oracle, the largest such cut, labels at least as many.
+    for result in runs.values():
+        for it in result.iterations:
+            if it.oracle_labeled is None:
+                continue
+            assert 0 <= it.oracle_labeled <= it.pool
+            if it.machine_labeled and it.machine_correct / it.machine_labeled >= SETTINGS.TargetAccuracy:
+                assert it.oracle_labeled >= it.machine_labeled
+    first = runs["guarantee"].iterations[0]
+    assert first.pool == 1797 - first.human_batch
+    assert first.oracle_labeled > first.machine_labeled  # the bound costs coverage: the gap is real
