@@ -198,12 +198,5 @@ def test_what_a_user_can_get_wrong_is_one_line(stack, capsys):
     assert "job humans is not running" in _refused(["stop", "humans"], capsys)
 
 
-def test_no_credentials_is_one_line_saying_how_to_configure_them(monkeypatch, tmp_path, capsys):
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_no_credentials_is_one_line_saying_how_to_configure_them(no_aws_credentials, capsys):
     assert _refused(["list", "--region", REGION], capsys).startswith("autolabel: no AWS credentials found")

@@ -145,14 +145,7 @@ def test_a_deleted_pool_is_reported(stack, capsys):
     assert code == 1 and f"the workers' user pool {stack} does not exist" in err
 
 
-def test_no_credentials_is_one_line_saying_how_to_configure_them(monkeypatch, tmp_path, capsys):
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+def test_no_credentials_is_one_line_saying_how_to_configure_them(no_aws_credentials, capsys):
     code, out, err = _main(["add", "ada@example.org", "--region", REGION], capsys)
     assert code == 1 and out == ""
     assert err.startswith("autolabel: no AWS credentials found: configure them") and err.count("\n") == 1
