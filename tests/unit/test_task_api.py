@@ -91,6 +91,13 @@ def clock(monkeypatch):
 
 
 @pytest.fixture
+def fixed_claim_start(monkeypatch):
+    """Claims start at one place of the open tasks' order instead of a random one (dal/tasks.py), so a
+    test may say which task a claim looks at first: the first in that order, for every claim."""
+    monkeypatch.setattr(tasks.random, "getrandbits", lambda bits: 0)
+
+
+@pytest.fixture
 def resumed(monkeypatch):
     """Every resumption of the workflow, as (token, output); the call still goes to (moto's) Step Functions."""
     calls = []
@@ -510,10 +517,8 @@ class TestTheSameWorkerSubmittingTwice:
 
 
 class TestLateAnswers:
-    def test_to_a_task_with_all_its_answers_while_the_batch_goes_on(self, cloud, clock, monkeypatch):
-        # Claims start at a random place of the open tasks' order; one fixed place gives both workers
-        # the same first task (else w2 may be handed the other, free one, and w1's task is not done).
-        monkeypatch.setattr(tasks.random, "getrandbits", lambda bits: 0)
+    def test_to_a_task_with_all_its_answers_while_the_batch_goes_on(self, cloud, clock, fixed_claim_start):
+        # both workers are offered the same first task: w2 gets w1's once w1's lease ran out
         _publish(items={3: "a", 7: "b"}, TaskTimeLimitInSeconds=60)
         first = _claim("w1")
         clock.advance(61)
@@ -580,7 +585,8 @@ class TestResumingTheWorkflow:
         assert _consolidated(state)[3]["workers"] == 2
 
     def test_a_task_left_open_after_its_last_answer_is_completed_by_the_next_claim(
-            self, cloud, clock, resumed, monkeypatch):
+            self, cloud, clock, resumed, monkeypatch, fixed_claim_start):
+        # fixed_claim_start: w2's claim looks at w1's task first, the one it must complete
         _publish(items={3: "a", 7: "b"})
         first = _claim("w1")["taskId"]
         complete = HumanTaskStore.complete_task
