@@ -88,7 +88,7 @@ def test_an_invalid_manifest_fails_through_record_failure_naming_the_line(bbc_ne
     assert str(manifest) in str(failed.value) and "line 2: is not valid JSON" in str(failed.value)
 
 
-def _upload_job(cloud: LocalCloud, job: str, manifest_lines: list[str], labels: bytes, **config) -> JobLayout:
+def upload_job(cloud: LocalCloud, job: str, manifest_lines: list[str], labels: bytes, **config) -> JobLayout:
     s3 = boto3.client("s3")
     layout = JobLayout(f"jobs/{job}")
     s3.put_object(Bucket=cloud.bucket, Key=layout.job_config,
@@ -118,7 +118,7 @@ def test_uploads_start_one_execution_per_job_and_answers_are_stored_as_they_arri
     lines = bbc_news["manifest"].read_text(encoding="utf-8").splitlines()[:20]
     labels = bbc_news["labels"].read_bytes()
     with LocalCloud(synthesized_app, tmp_path) as cloud, LocalGateway(cloud) as gateway:
-        layout = _upload_job(cloud, "twice", lines, labels, MaxConcurrentTaskCount=12, CalibrationSampleSize=10)
+        layout = upload_job(cloud, "twice", lines, labels, MaxConcurrentTaskCount=12, CalibrationSampleSize=10)
         boto3.client("s3").put_object(Bucket=cloud.bucket, Key=layout.input_manifest, Body="\n".join(lines).encode())
         sfn = boto3.client("stepfunctions")
         jobs = _wait_for(lambda: _api(gateway, "w1", "GET", "/api/jobs")[1]["jobs"])

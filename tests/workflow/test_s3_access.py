@@ -31,10 +31,9 @@ from autolabel.localcloud.cloud import LocalCloud
 from autolabel.localcloud.gateway import LocalGateway
 from autolabel.runner import RunRequest, run
 from labeling.dal import s3 as dal_s3
-from labeling.layout import JobLayout
 from labeling.logic import job_setup
 from tests.gateway_client import call
-from tests.workflow.test_local_workflow import _wait_for, headlines  # noqa: F401
+from tests.workflow.test_local_workflow import _wait_for, headlines, upload_job  # noqa: F401
 
 _calling = contextvars.ContextVar("calling_function", default=None)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -149,16 +148,6 @@ def allowed(statements: list[dict], call: Call) -> bool:
     )
 
 
-def _upload(cloud: LocalCloud, job: str, lines: list[str], labels: bytes, **config) -> JobLayout:
-    s3 = boto3.client("s3")
-    layout = JobLayout(f"jobs/{job}")
-    s3.put_object(Bucket=cloud.bucket, Key=layout.job_config,
-                  Body=json.dumps({"TaskType": "text-classification", **config}).encode())
-    s3.put_object(Bucket=cloud.bucket, Key=layout.label_categories, Body=labels)
-    s3.put_object(Bucket=cloud.bucket, Key=layout.input_manifest, Body="\n".join(lines).encode())
-    return layout
-
-
 def _open_tasks(gateway: LocalGateway, job: str) -> int:
     status, body = call(gateway.base_url, "GET", "/api/jobs", gateway.mint_token("w1"), None)
     return next((j["openTasks"] for j in body.get("jobs", []) if j["job"] == job and j["openTasks"]), 0)
@@ -167,7 +156,7 @@ def _open_tasks(gateway: LocalGateway, job: str) -> int:
 def _stop_and_resume_and_stop(cloud: LocalCloud, gateway: LocalGateway, lines: list[str], labels: bytes) -> None:
     """A job stopped while its first batch waits (RecordStop), resumed (ResumeJob), stopped again."""
     sfn, out = boto3.client("stepfunctions"), io.StringIO()
-    layout = _upload(cloud, "stopped", lines, labels, MaxConcurrentTaskCount=12, CalibrationSampleSize=10)
+    layout = upload_job(cloud, "stopped", lines, labels, MaxConcurrentTaskCount=12, CalibrationSampleSize=10)
     _wait_for(lambda: _open_tasks(gateway, "stopped"))
     token = gateway.mint_token("w1")
     status, claimed = call(gateway.base_url, "POST", "/api/jobs/stopped/claim", token, None)
@@ -194,7 +183,7 @@ def _refused_foreign_images(cloud: LocalCloud, labels: bytes) -> dict:
     for n in range(3):
         s3.put_object(Bucket=FOREIGN_BUCKET, Key=f"images/{n}.png", Body=PNG)
     lines = [json.dumps({"source-ref": f"s3://{FOREIGN_BUCKET}/images/{n}.png"}) for n in range(3)]
-    layout = _upload(cloud, "elsewhere", lines, labels, TaskType="image-classification")
+    layout = upload_job(cloud, "elsewhere", lines, labels, TaskType="image-classification")
     failure = _wait_for(lambda: dal_s3.read_json_if_present(cloud.bucket, layout.failure))
     return failure
 
