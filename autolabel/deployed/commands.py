@@ -16,7 +16,7 @@ from autolabel.deployed.control import resume_job, stop_job
 from autolabel.deployed.download import download
 from autolabel.deployed.listing import print_jobs
 from autolabel.deployed.model_deploy import deploy_model
-from autolabel.deployed.stack import DeployedError, connect
+from autolabel.deployed.stack import DeployedError, DeployedStack, connect
 from autolabel.deployed.status import print_status, watch
 from autolabel.deployed.submit import Submission, submit
 from autolabel.runner import SETTING_OPTIONS
@@ -109,12 +109,16 @@ def _settings(args: argparse.Namespace) -> dict:
 
 
 def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
-    stack = connect(args.stack, region=args.region, profile=args.profile)
-    if args.command == "submit":
-        submit(stack, Submission(manifest=args.manifest, labels=args.labels, job_config=args.job_config,
-                                 settings=_settings(args), job_name=args.job_name, overwrite=args.overwrite,
-                                 wait_seconds=args.wait_seconds), out)
-    elif args.command == "status":
+    def connected() -> DeployedStack:
+        return connect(args.stack, region=args.region, profile=args.profile)
+
+    if args.command == "submit":  # the user's files are checked before the stack is looked up
+        submit(connected, Submission(manifest=args.manifest, labels=args.labels, job_config=args.job_config,
+                                     settings=_settings(args), job_name=args.job_name, overwrite=args.overwrite,
+                                     wait_seconds=args.wait_seconds), out)
+        return OK
+    stack = connected()
+    if args.command == "status":
         status = watch(stack, args.job, out, interval=args.interval) if args.watch else \
             print_status(stack, args.job, out)
         return REFUSED if status.execution_status in ("FAILED", "TIMED_OUT") else OK  # for scripts that wait

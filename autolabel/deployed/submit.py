@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -98,8 +99,9 @@ def _check_unused(stack: DeployedStack, job: str, overwrite: bool) -> list[str]:
     return job_keys(stack, layout.prefix)
 
 
-def submit(stack: DeployedStack, submission: Submission, out: TextIO) -> str:
-    """Upload the job and wait for its execution; its ARN."""
+def submit(connect: Callable[[], DeployedStack], submission: Submission, out: TextIO) -> str:
+    """Check the user's files, then upload the job to the stack `connect` finds and wait for its
+    execution; its ARN. A mistyped path is named before any AWS call can fail on the user's setup."""
     _checked_file("manifest", submission.manifest)
     _checked_file("labels", submission.labels)
     job = _job_name(submission)
@@ -108,6 +110,7 @@ def submit(stack: DeployedStack, submission: Submission, out: TextIO) -> str:
     except RunError as error:
         raise DeployedError(str(error)) from None
     config = job_config(submission)
+    stack = connect()
     earlier = _check_unused(stack, job, submission.overwrite)
     layout = stack.layout(job)
     s3 = stack.client("s3")

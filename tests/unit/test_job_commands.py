@@ -200,3 +200,9 @@ def test_what_a_user_can_get_wrong_is_one_line(stack, capsys):
 
 def test_no_credentials_is_one_line_saying_how_to_configure_them(no_aws_credentials, capsys):
     assert _refused(["list", "--region", REGION], capsys).startswith("autolabel: no AWS credentials found")
+
+
+def test_a_mistyped_manifest_is_named_before_the_stack_is_looked_up(no_aws_credentials, tmp_path, capsys):
+    missing = tmp_path / "input.manifest"
+    message = _refused(["submit", str(missing), "--labels", str(tmp_path / "labels.json"), "--region", REGION], capsys)
+    assert message == f"autolabel: manifest file {missing} does not exist"
