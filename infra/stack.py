@@ -29,6 +29,7 @@ HANDLERS = "labeling.handlers"
 WORKFLOW_FUNCTIONS = (
     "validate_job", "select_sample", "publish_human_tasks", "consolidate_annotations",
     "compute_threshold", "apply_threshold", "select_ambiguous", "write_output", "record_failure", "resume_job",
+    "select_audit", "consolidate_audit",
 )
 
 

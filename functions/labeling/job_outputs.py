@@ -14,6 +14,7 @@ from typing import Any
 
 from labeling.dal import report_files, s3
 from labeling.layout import ACCURACY_COVERAGE_PLOT, s3_uri
+from labeling.logic.audit import replaced_by_audit
 from labeling.logic.label_kinds import labels_of
 from labeling.logic.labels import merged_by_id
 from labeling.logic.manifest import InvalidLine
@@ -84,6 +85,12 @@ def write_outputs(state: JobState, ending: Ending | None = None) -> dict[str, An
         for key in (layout.consolidated(k), layout.machine_labels(k)) if s3.exists(bucket, key)
     ]
     counters = Counters()
+    # The audit's human labels replace the machine labels they checked (logic/audit.py), once its
+    # summary is written: ConsolidateAudit writes the labels first, so a job that ended while it ran
+    # comes out with the loop's labels and an audit not finished, never half of one.
+    audit = s3.read_json_if_present(bucket, layout.audit_summary)
+    audit_labels = list(s3.read_jsonl(bucket, layout.audit_labels)) if audit is not None else []
+    audited = {record["id"] for record in audit_labels}
 
     def invalid_lines() -> Iterator[InvalidLine]:
         return map(InvalidLine.load, s3.read_jsonl_if_present(bucket, layout.invalid_lines))
@@ -91,7 +98,8 @@ def write_outputs(state: JobState, ending: Ending | None = None) -> dict[str, An
     with s3.JsonlWriter(bucket, layout.output_manifest) as writer:
         for line in output_lines(
             s3.read_lines(bucket, layout.input_manifest),
-            merged_by_id(*(labels[k].counting(s3.read_jsonl(bucket, key)) for k, key in label_files)), counters,
+            merged_by_id(*(replaced_by_audit(labels[k].counting(s3.read_jsonl(bucket, key)), audited)
+                           for k, key in label_files), iter(audit_labels)), counters,
             invalid=invalid_lines(), attribute=settings.LabelAttributeName, label_names=state.job.label_names,
             task=task, job_name=state.job.name, stop_reason=state.stop_reason,
             unlabeled_reason=ending.reason if ending else None,
@@ -105,7 +113,8 @@ def write_outputs(state: JobState, ending: Ending | None = None) -> dict[str, An
         failure={"error": ending.error, "cause": ending.cause} if ending and ending.status == "Failed" else None,
         # A job that ends early names its latest model too: the one it was transforming with, if any.
         label_names=state.job.label_names, final_model=state.latest_model(),
-        output_manifest_uri=s3_uri(bucket, layout.output_manifest),
+        output_manifest_uri=s3_uri(bucket, layout.output_manifest), audit=audit,
+        out_of_reach=state.out_of_reach.model_dump(by_alias=True) if state.out_of_reach else None,
     )
     s3.write_json(bucket, layout.report, report)
     plotted = _write_plot(state)

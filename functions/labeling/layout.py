@@ -187,3 +187,14 @@ class JobLayout:
 
     def machine_labels(self, k: int) -> str:
         return self.output + f"inference/{self.iteration(k)}/accepted.jsonl"
+
+    # The audit (logic/audit.py): its sample is one more human batch (human_batch of the audit's
+    # iteration); the human labels it gave, each with the machine label it replaces, sit beside the
+    # loop's consolidated annotations, and its figures (report.json's `audit`) beside the iterations'.
+    @property
+    def audit_labels(self) -> str:
+        return self.output + "annotations/consolidated-annotation/audit.jsonl"
+
+    @property
+    def audit_summary(self) -> str:
+        return self.output + "activelearning/audit.json"

@@ -53,6 +53,13 @@ ESTIMATES = {
     "accuracy": ("EstimatedAccuracy", "EstimatedAccuracyLowerBound"),
     "mean IoU": ("EstimatedMeanIoU", "EstimatedMeanIoULowerBound"),
 }
+# The audit (logic/audit.py, ConsolidateAudit), per job only: the machine labels humans checked, and
+# the measure on them with its two-sided interval (audit.json's estimate, lowerBound, upperBound).
+AUDITED_MACHINE_LABELS = "AuditedMachineLabels"
+AUDIT_ESTIMATES = {
+    "accuracy": ("AuditedAccuracy", "AuditedAccuracyLowerBound", "AuditedAccuracyUpperBound"),
+    "mean IoU": ("AuditedMeanIoU", "AuditedMeanIoULowerBound", "AuditedMeanIoUUpperBound"),
+}
 
 # A job's end (report.json's status) -> the one Jobs* metric it counts in.
 JOB_END_METRICS = {"Completed": JOBS_SUCCEEDED, "Failed": JOBS_FAILED, "Stopped": JOBS_STOPPED}

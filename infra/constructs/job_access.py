@@ -65,8 +65,9 @@ WORKFLOW_ACCESS: dict[str, JobAccess] = {
         reads=(JOB.human_batch(K), _below(JOB.worker_response_prefix(K)), JOB.consolidated(K), JOB.label_categories),
         writes=(JOB.consolidated(K), JOB.intermediate_manifest(K), JOB.training_data(K),
                 _below(JOB.validation_data(K)), *CHECKPOINT)),
-    "compute_threshold": JobAccess(
-        reads=(_below(JOB.validation_data(K)), _below(JOB.validation_predictions(K))),
+    "compute_threshold": JobAccess(  # the pool too: a job-level promise counts what each threshold labels
+        reads=(_below(JOB.validation_data(K)), _below(JOB.validation_predictions(K)),
+               _below(JOB.pool(K)), JOB.remaining(K), _below(JOB.pool_predictions(K))),
         writes=(JOB.threshold_details(K), *CHECKPOINT)),
     "apply_threshold": JobAccess(
         reads=(_below(JOB.pool(K)), JOB.remaining(K), _below(JOB.pool_predictions(K)), JOB.threshold_details(K)),
@@ -74,6 +75,14 @@ WORKFLOW_ACCESS: dict[str, JobAccess] = {
     "select_ambiguous": JobAccess(
         reads=(_below(JOB.pool(K)), JOB.remaining(K)),
         writes=(JOB.human_batch(K), _below(JOB.pool(K)), *CHECKPOINT)),
+    # the audit (labeling/logic/audit.py): a sample of the machine labels, with the items' data objects,
+    # as one more human batch; then its human labels, their intermediate manifest and audit.json
+    "select_audit": JobAccess(
+        reads=(JOB.input_manifest, JOB.invalid_lines, JOB.machine_labels(K)),
+        writes=(JOB.human_batch(K), *CHECKPOINT)),
+    "consolidate_audit": JobAccess(
+        reads=(JOB.human_batch(K), _below(JOB.worker_response_prefix(K))),
+        writes=(JOB.audit_labels, JOB.intermediate_manifest(K), JOB.audit_summary, *CHECKPOINT)),
     "write_output": JobAccess(reads=OUTPUT_READS, writes=(*OUTPUT_WRITES, *CHECKPOINT)),
     # a failed job's outputs so far, the answers of the batch it was waiting for, and failure.json
     "record_failure": JobAccess(

@@ -10,6 +10,9 @@ ValidateJob -> SelectSample -> HumanLabeling -> ConsolidateAnnotations -> TrainM
   -> ComputeThreshold -> ApplyThreshold -> SelectAmbiguous -> MoreToLabel? -> HumanLabeling | WriteOutput
 MoreToLabel? -> StoppingConditionMet -> WriteOutput when job.json's StoppingConditions ended the job
 (SelectAmbiguous sets $.stopReason; the items left unlabeled are written without a label).
+Before WriteOutput, either way: Audit? -> SelectAudit -> AuditLabeling -> ConsolidateAudit -> WriteOutput
+when job.json's AuditSampleSize asks for an audit and the loop made machine labels (logic/audit.py):
+AuditLabeling is HumanLabeling's function and wait again, for one more human batch: the audit's sample.
 Every task's Catch -> RecordFailure -> JobFailed.
 
 The pool is transformed before the threshold is computed (not after, as in the
@@ -133,22 +136,27 @@ class LabelingWorkflow(Construct):
 
         validate = self._lambda("ValidateJob", functions["validate_job"])
         select_sample = self._lambda("SelectSample", functions["select_sample"])
-        human_labeling = self._catching(tasks.LambdaInvoke(
-            self, "HumanLabeling", lambda_function=functions["publish_human_tasks"],
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object({
-                "state": sfn.JsonPath.object_at("$"), "taskToken": sfn.JsonPath.task_token,
-            }),
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.at(TASK_AVAILABILITY_PATH),
-        ))
-        human_labeling.add_retry(errors=LAMBDA_CRASHES, interval=Duration.seconds(2), backoff_rate=2, max_attempts=3,
-                                 jitter_strategy=sfn.JitterType.FULL)
+        human_labeling = self._human_batch("HumanLabeling", functions["publish_human_tasks"])
         consolidate = self._lambda("ConsolidateAnnotations", functions["consolidate_annotations"])
         compute_threshold = self._lambda("ComputeThreshold", functions["compute_threshold"])
         apply_threshold = self._lambda("ApplyThreshold", functions["apply_threshold"])
         select_ambiguous = self._lambda("SelectAmbiguous", functions["select_ambiguous"])
         write_output = self._lambda("WriteOutput", functions["write_output"])
+        select_audit = self._lambda("SelectAudit", functions["select_audit"])
+        audit_labeling = self._human_batch("AuditLabeling", functions["publish_human_tasks"])
+        select_audit.next(audit_labeling).next(
+            self._lambda("ConsolidateAudit", functions["consolidate_audit"])).next(write_output)
+        audit = sfn.Choice(self, "Audit?", comment="job.json's AuditSampleSize: humans check a random sample of "
+                                                   "the machine labels once the loop has ended (logic/audit.py)")
+        audit.when(sfn.Condition.and_(
+            sfn.Condition.is_present("$.job.settings.AuditSampleSize"),
+            sfn.Condition.number_greater_than("$.job.settings.AuditSampleSize", 0),
+            sfn.Condition.number_greater_than("$.counts.machineLabeled", 0),
+            # Once only: a job whose audit is selected goes on from its own states.
+            sfn.Condition.or_(sfn.Condition.is_not_present("$.auditIteration"),
+                              sfn.Condition.is_null("$.auditIteration")),
+        ), select_audit)
+        audit.otherwise(write_output)
 
         task_type = sfn.Choice(self, "TaskType")
         for name, image in images.items():
@@ -167,14 +175,14 @@ class LabelingWorkflow(Construct):
             self, "StoppingConditionMet",
             comment="A stopping condition in job.json ended the job ($.stopReason names it); "
                     "WriteOutput writes the items left unlabeled without a label",
-        ).next(write_output)
+        ).next(audit)
         more_to_label = sfn.Choice(self, "MoreToLabel?")
         more_to_label.when(sfn.Condition.number_greater_than("$.counts.inHumanBatch", 0), human_labeling)
         # A stop always comes with an empty batch, so the order of the two rules does not matter.
         more_to_label.when(sfn.Condition.and_(
             sfn.Condition.is_present("$.stopReason"), sfn.Condition.is_not_null("$.stopReason"),
         ), stopped)
-        more_to_label.otherwise(write_output)
+        more_to_label.otherwise(audit)
 
         train_model = sfn.Choice(self, "TrainModel?")
         train_model.when(sfn.Condition.boolean_equals("$.trainModel", True), task_type)
@@ -187,7 +195,8 @@ class LabelingWorkflow(Construct):
         targets = {
             "ValidateJob": validate, "SelectSample": select_sample, "HumanLabeling": human_labeling,
             "TrainModel?": train_model, "ApplyThreshold": apply_threshold, "SelectAmbiguous": select_ambiguous,
-            "MoreToLabel?": more_to_label, "JobComplete": job_complete,
+            "MoreToLabel?": more_to_label, "AuditLabeling": audit_labeling, "WriteOutput": write_output,
+            "JobComplete": job_complete,
         }
         for name in RESUME_STATES:
             resume_at.when(sfn.Condition.string_equals("$.resumeAt", name), targets[name])
@@ -206,6 +215,21 @@ class LabelingWorkflow(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
         )
+
+    def _human_batch(self, state_name: str, fn: lambda_.IFunction) -> sfn.TaskStateBase:
+        """PublishHumanTasks, then the wait for the batch's task token (handlers/publish_human_tasks.py)."""
+        task = self._catching(tasks.LambdaInvoke(
+            self, state_name, lambda_function=fn,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object({
+                "state": sfn.JsonPath.object_at("$"), "taskToken": sfn.JsonPath.task_token,
+            }),
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.at(TASK_AVAILABILITY_PATH),
+        ))
+        task.add_retry(errors=LAMBDA_CRASHES, interval=Duration.seconds(2), backoff_rate=2, max_attempts=3,
+                       jitter_strategy=sfn.JitterType.FULL)
+        return task
 
     def _catching(self, task: sfn.TaskStateBase) -> sfn.TaskStateBase:
         task.add_catch(self._catch_to, errors=["States.ALL"], result_path="$.error")

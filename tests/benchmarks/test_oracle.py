@@ -10,7 +10,7 @@ import json
 
 from benchmarks import report
 from benchmarks.loop import IterationResult, RunResult
-from benchmarks.oracle import oracle_cut, ratio
+from benchmarks.oracle import oracle_box_cut, oracle_cut, ratio
 from labeling.models.job import JobConfig
 from labeling.task_types import task_type
 
@@ -72,3 +72,21 @@ def test_rows_and_table_report_the_gap_and_leave_an_undefined_ratio_undefined():
     assert "| 46.7 (0.0-93.3) | 40.0 (0.0-80.0) | 31.1 (0.0-93.3) | 85.7 (85.7-85.7), undefined in 1 | 85.7 |" in table
     assert "| digits | 0 | 2 | 750 | 46.7 (0.0-93.3) | 40.0 (0.0-80.0) | 85.7 | 1 |" in table
     assert "| digits | 1 | 1 | 100 | 0.0 (0.0-0.0) | 0.0 (0.0-0.0) | undefined | 1 |" in table
+
+
+def test_the_box_cut_takes_the_largest_set_whose_mean_quality_reaches_the_target():
+    pool = [(0.9, 1.0), (0.8, 0.3), (0.7, 0.9), (0.6, 0.5), (0.5, 0.0), (0.4, 0.2)]
+    # Running means from the top: 1.0, 0.65, 0.733, 0.675, 0.54, 0.483.
+    assert oracle_box_cut(pool, 0.6) == 4
+    assert oracle_box_cut(reversed(pool), 0.6) == 4
+    assert oracle_box_cut(pool, 0.7) == 3  # a poor second image does not stop the search
+    assert oracle_box_cut(pool, 0.5) == 5
+    assert oracle_box_cut(pool, 1.0) == 1
+
+
+def test_the_box_cut_counts_a_mean_exactly_at_target_takes_ties_whole_and_may_label_nothing():
+    assert oracle_box_cut([(0.9, 0.7), (0.8, 0.5)], 0.6) == 2  # mean 0.6 exactly, despite float rounding
+    # At 0.8 the three images go together: mean (3 + 1.0 + 0 + 0) / 6 = 0.667 < 0.75, so only the top three.
+    assert oracle_box_cut([(0.9, 1.0)] * 3 + [(0.8, 0.0), (0.8, 1.0), (0.8, 0.0)], 0.75) == 3
+    assert oracle_box_cut([(0.9, 0.2), (0.5, 0.4)], 0.6) == 0
+    assert oracle_box_cut([], 0.6) == 0

@@ -13,6 +13,7 @@ LOOP_STATES = {
     "ValidateJob", "SelectSample", "HumanLabeling", "ConsolidateAnnotations", "TrainModel?", "TaskType",
     "ComputeThreshold", "ApplyThreshold", "SelectAmbiguous", "MoreToLabel?", "WriteOutput", "RecordFailure",
     "JobFailed", "JobComplete", "StartOrResume?", "ResumeJob", "ResumeAt",
+    "Audit?", "SelectAudit", "AuditLabeling", "ConsolidateAudit",
 }
 
 
@@ -41,7 +42,7 @@ def test_a_resume_can_go_on_at_every_state_a_checkpoint_names(asl):
 def test_lambda_steps_are_retried_when_the_function_crashes_not_when_it_raises(asl):
     states = dict(iter_states(asl))
     for name in ("ValidateJob", "SelectSample", "HumanLabeling", "ConsolidateAnnotations", "ApplyThreshold",
-                 "SelectAmbiguous", "WriteOutput", "ResumeJob"):
+                 "SelectAmbiguous", "WriteOutput", "ResumeJob", "SelectAudit", "AuditLabeling", "ConsolidateAudit"):
         crash_retries = [r for r in states[name]["Retry"] if "Lambda.Unknown" in r["ErrorEquals"]]
         assert crash_retries and crash_retries[0]["ErrorEquals"] == ["Lambda.Unknown", "Sandbox.Timedout"], name
         assert all("States.ALL" not in r["ErrorEquals"] and "States.TaskFailed" not in r["ErrorEquals"]
@@ -128,9 +129,14 @@ def test_transforms_run_on_as_many_instances_as_their_input_has_shards(asl):
 
 
 def test_human_labeling_waits_for_the_task_token(asl):
-    human = dict(iter_states(asl))["HumanLabeling"]
-    assert human["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
-    assert human["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+    states = dict(iter_states(asl))
+    for name in ("HumanLabeling", "AuditLabeling"):  # the audit's sample is one more human batch
+        human = states[name]
+        assert human["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+        assert human["Parameters"]["Payload"]["taskToken.$"] == "$$.Task.Token"
+        assert human["TimeoutSecondsPath"] == "$.job.settings.TaskAvailabilityLifetimeInSeconds"
+    function = states["HumanLabeling"]["Parameters"]["FunctionName"]
+    assert states["AuditLabeling"]["Parameters"]["FunctionName"] == function
 
 
 def test_a_human_batch_times_out_after_the_jobs_task_availability_lifetime_into_record_failure(asl):
@@ -155,7 +161,11 @@ def test_loop_goes_back_to_human_labeling_until_nothing_is_left(asl):
     more = dict(iter_states(asl))["MoreToLabel?"]
     assert more["Choices"][0]["Variable"] == "$.counts.inHumanBatch"
     assert more["Choices"][0]["Next"] == "HumanLabeling"
-    assert more["Default"] == "WriteOutput"
+    # Nothing left: WriteOutput, through the audit when job.json asks for one (logic/audit.py).
+    assert more["Default"] == "Audit?"
+    audit = dict(iter_states(asl))["Audit?"]
+    assert audit["Default"] == "WriteOutput" and [rule["Next"] for rule in audit["Choices"]] == ["SelectAudit"]
+    assert dict(iter_states(asl))["ConsolidateAudit"]["Next"] == "WriteOutput"
 
 
 def _upload_rule(template) -> dict:
@@ -222,7 +232,7 @@ def test_buckets_are_encrypted_private_and_tls_only(template):
 def test_functions_use_powertools_layer_and_tracing(template):
     ours = {lid: f for lid, f in _resources(template, "AWS::Lambda::Function").items()
             if f["Properties"].get("Handler", "").startswith("labeling.")}
-    assert len(ours) == 14  # 10 workflow functions, StartJob, RecordStop, TaskApi and HumanBatchAge
+    assert len(ours) == 16  # 12 workflow functions, StartJob, RecordStop, TaskApi and HumanBatchAge
     for lid, function in ours.items():
         props = function["Properties"]
         # The stack's own Powertools layer (tests/infra/test_powertools_layer.py checks what it holds).

@@ -11,5 +11,7 @@ def test_a_stop_reason_leads_through_stopping_condition_met_to_write_output(asl)
     assert stop_rule == {"And": [{"Variable": "$.stopReason", "IsPresent": True},
                                  {"Variable": "$.stopReason", "IsNull": False}], "Next": "StoppingConditionMet"}
     stopped = states["StoppingConditionMet"]
-    assert stopped["Type"] == "Pass" and stopped["Next"] == "WriteOutput"
+    # To WriteOutput through Audit? (job.json's AuditSampleSize): a stopped job's machine labels are audited too.
+    assert stopped["Type"] == "Pass" and stopped["Next"] == "Audit?"
+    assert states["Audit?"]["Default"] == "WriteOutput"
     assert "ResultPath" not in stopped and "Result" not in stopped  # the state passes through unchanged

@@ -308,7 +308,7 @@ class TestChooseBoxThreshold:
         assert report["threshold"] == 0.205
         assert report["target_quality"] == 0.6 and report["confidence_level"] == 0.95
         assert report["calibration_size"] == 6000 and report["estimated_quality"] == 1.0
-        assert set(report["steps"][0]) == {"threshold", "accepted", "mean_quality", "wealth"}
+        assert set(report["steps"][0]) == {"threshold", "accepted", "mean_quality", "wealth", "required"}
         assert all(math.isfinite(step["wealth"]) for step in report["steps"])  # huge wealth is capped
 
     def test_input_order_does_not_matter(self):

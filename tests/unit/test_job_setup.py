@@ -29,6 +29,7 @@ class TestJobConfig:
             "TargetAccuracy": 0.95,
             "TargetMeanIoU": 0.6,
             "ConfidenceLevel": 0.95,
+            "Promise": "EachIteration",
             "MaxConcurrentTaskCount": 150,
             "CalibrationSampleSize": 100,
             "NumberOfHumanWorkersPerDataObject": 1,
@@ -38,10 +39,13 @@ class TestJobConfig:
             "ActiveLearningStrategy": "margin",
             "NearDuplicateMaxBits": 8,
             "StoppingConditions": None,
+            "OutOfReachIterations": 3,
+            "StopTrainingWhenOutOfReach": True,
             "Seed": 0,
             "HumanPricePerAnswerUSD": 0.08,
             "MaxInvalidLinePercentage": 10.0,
             "MaxTransformInstanceCount": 1,
+            "AuditSampleSize": 0,
             "InitialActiveLearningModelArn": None,
         }
 
@@ -91,6 +95,7 @@ class TestJobConfig:
         ("MaxConcurrentTaskCount", 5), ("MaxConcurrentTaskCount", 20_000), ("CalibrationSampleSize", 5),
         ("NumberOfHumanWorkersPerDataObject", 0), ("NumberOfHumanWorkersPerDataObject", 10),
         ("HumanPricePerAnswerUSD", -0.01), ("LabelAttributeName", "my label"), ("LabelAttributeName", ""),
+        ("AuditSampleSize", -1), ("AuditSampleSize", 5_001),
     ])
     def test_out_of_range_setting_is_named(self, field, value):
         with pytest.raises(JobSetupError, match=rf"^job.json is invalid: {field}: "):

@@ -56,3 +56,15 @@ def test_sagemaker_jobs_still_to_run_get_names_no_earlier_attempt_used():
 def test_a_checkpoint_naming_no_step_of_this_workflow_is_refused():
     with pytest.raises(NothingToResumeError, match="'Train'"):
         resumed_state({"after": "Train", "state": _state().dump()}, bucket=BUCKET, manifest_key="")
+
+
+def test_a_run_stopped_during_its_audit_goes_on_with_the_audits_batch_then_writes_its_outputs():
+    state = _state(iteration=3, auditIteration=3,
+                   batch={"uri": f"s3://{BUCKET}/{LAYOUT.human_batch(3)}", "size": 50, "calibrationSize": 0})
+    during = resumed_state(_checkpoint("SelectAudit", state), bucket=BUCKET, manifest_key="")
+    # The same batch, in the same iteration: its tasks and answers are keyed by it (dal/tasks.py).
+    assert during["resumeAt"] == "AuditLabeling"
+    assert (during["state"]["iteration"], during["state"]["auditIteration"], during["state"]["batch"]["size"]) == \
+        (3, 3, 50)
+    after = resumed_state(_checkpoint("ConsolidateAudit", state), bucket=BUCKET, manifest_key="")
+    assert after["resumeAt"] == "WriteOutput"

@@ -156,6 +156,7 @@ class TestChooseThreshold:
         assert report["estimated_accuracy"] == 1.0
         assert report["steps"][0] == {
             "threshold": 0.99, "accepted": 100, "correct": 100, "lower_bound": pytest.approx(0.05 ** 0.01),
+            "required": 0.95,
         }
 
     def test_input_order_does_not_matter(self):

@@ -34,6 +34,8 @@ CRASHES = {
     "labeling.handlers.apply_threshold.handler": ("midway",),
     "labeling.handlers.select_ambiguous.handler": ("midway", "after"),
     "labeling.handlers.write_output.handler": ("midway", "after"),
+    "labeling.handlers.select_audit.handler": ("midway", "after"),
+    "labeling.handlers.consolidate_audit.handler": ("midway", "after"),
 }
 class CrashingCloud(LocalCloud):
     """The local cloud, with CRASHES injected into its functions as it starts."""
@@ -55,7 +57,7 @@ def _request(headlines, folder: Path, workdir: Path) -> RunRequest:  # noqa: F81
     return RunRequest(manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
                       answers=headlines["answers"], output=folder, workdir=workdir, job_name="faults",
                       settings={"MaxConcurrentTaskCount": 140, "CalibrationSampleSize": 60, "TargetAccuracy": 0.75,
-                                "ConfidenceLevel": 0.5})
+                                "ConfidenceLevel": 0.5, "AuditSampleSize": 10})
 
 
 def _without_times(lines: list[dict]) -> list[dict]:
@@ -84,7 +86,10 @@ def test_every_step_crashing_once_changes_nothing_in_the_output(headlines, tmp_p
     names = {point for _, point in injected}
     assert len(injected) == sum(map(len, CRASHES.values())) and names == {"before", "midway", "after"}
     assert crashed["counters"] == clean["counters"] and clean["counters"]["MachineLabeled"] > 0
-    assert crashed["totals"]["humanAnswers"] == clean["totals"]["humanAnswers"] == clean["counters"]["HumanLabeled"]
+    # The audit (AuditSampleSize) checked machine labels: its human labels replaced them, once.
+    assert crashed["audit"] == clean["audit"] and clean["audit"]["sampleSize"] > 0
+    assert crashed["totals"]["humanAnswers"] == clean["totals"]["humanAnswers"] == \
+        clean["counters"]["HumanLabeled"] - clean["audit"]["sampleSize"]
     for got, want in zip(crashed["iterations"], clean["iterations"], strict=True):
         assert {k: v for k, v in got.items() if not k.endswith("Seconds")} == \
             {k: v for k, v in want.items() if not k.endswith("Seconds")}

@@ -16,7 +16,7 @@ from autolabel.localcloud.cloud import LocalCloud
 from autolabel.localcloud.gateway import LocalGateway
 from autolabel.runner import RunError, RunRequest, run
 from labeling.layout import JobLayout
-from labeling.logic import job_setup
+from labeling.logic import batches, job_setup
 from tests.conftest import read_jsonl
 from tests.gateway_client import call
 
@@ -260,3 +260,26 @@ def test_an_automated_job_stops_when_its_human_budget_cannot_hold_a_calibration_
     remaining = read_jsonl(tmp_path / "out" / "activelearning" / "iteration-0" / "remaining.jsonl")
     assert all(set(line) == {"id", "source", "ambiguity", "sketch"} and len(line["sketch"]) == 32
                for line in remaining)
+
+
+def test_auto_calibration_sizes_the_first_sample_to_the_pool_and_lets_humans_finish_a_small_rest(
+        headlines, tmp_path, synthesized_app, execution_history, monkeypatch):
+    monkeypatch.setattr(job_setup, "AUTOMATED_LABELING_MIN_ITEMS", 200)
+    # 300 headlines: the first batch trains on 120 and samples the other 180, where pool^(2/3) is 32 (the
+    # floor lowered to 20 here), fewer than the 59 all-correct items the default promise needs: 59 it is.
+    # What the model leaves (at most 121, 20 of them for the ambiguous part) is under two samples, so
+    # humans label all of it, with no calibration part and no second model.
+    monkeypatch.setattr(batches, "AUTO_MIN", 20)
+    request = RunRequest(
+        manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
+        answers=headlines["answers"], output=tmp_path / "out", workdir=tmp_path / "work", job_name="auto",
+        settings={"MaxConcurrentTaskCount": 120, "CalibrationSampleSize": "auto"},
+    )
+    shutil.copytree(headlines["embedding-cache"], tmp_path / "work" / "embedding-cache")
+    report = run(request, app=synthesized_app)
+    sent = [state["batch"] for state in _entered(execution_history["events"], "HumanLabeling")]
+    assert (sent[0]["size"], sent[0]["calibrationSize"]) == (179, 59)
+    assert len(sent) <= 2 and all(batch["calibrationSize"] == 0 for batch in sent[1:])
+    counters = report["counters"]
+    assert counters["HumanLabeled"] == sum(batch["size"] for batch in sent)
+    assert counters["TotalLabeled"] == 300 and counters["Unlabeled"] == 0

@@ -204,16 +204,19 @@ def test_every_s3_call_of_every_function_is_allowed_by_its_own_statements(
     assert "jobs/elsewhere/input.manifest" in cause and "line 1:" in cause and f"'{FOREIGN_BUCKET}'" in cause
     assert "dataBuckets" in cause and "copy the objects into the job bucket" in cause
 
-    # An automated job to its end: the model steps (Ground Truth's 1,250-item floor lowered to 200).
+    # An automated job to its end: the model steps (Ground Truth's 1,250-item floor lowered to 200), and
+    # the audit of its machine labels (a low target for some to audit).
     monkeypatch.setattr(job_setup, "AUTOMATED_LABELING_MIN_ITEMS", 200)
     shutil.copytree(headlines["embedding-cache"], tmp_path / "work" / "embedding-cache")
     report = run(RunRequest(
         manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
         answers=headlines["answers"], output=tmp_path / "out", workdir=tmp_path / "work", job_name="automated",
         settings={"MaxConcurrentTaskCount": 80, "CalibrationSampleSize": 60,
-                  "StoppingConditions": {"MaxHumanLabeledObjectCount": 230}},
+                  "StoppingConditions": {"MaxHumanLabeledObjectCount": 230},
+                  "TargetAccuracy": 0.6, "ConfidenceLevel": 0.5, "AuditSampleSize": 10},
     ), out=io.StringIO(), app=synthesized_app)
     assert report["automatedLabeling"] is True  # a model was trained, thresholded and applied
+    assert report["audit"]["status"] == "Completed"
 
     statements = _statements_by_function(synthesized_app.template)
     handlers = {lid: r["Properties"]["Handler"].split(".")[2]
@@ -227,7 +230,7 @@ def test_every_s3_call_of_every_function_is_allowed_by_its_own_statements(
     assert exercised >= {
         "validate_job", "select_sample", "publish_human_tasks", "consolidate_annotations", "compute_threshold",
         "apply_threshold", "select_ambiguous", "write_output", "record_failure", "resume_job", "start_job",
-        "record_stop", "task_api",
+        "record_stop", "task_api", "select_audit", "consolidate_audit",
     }
 
 

@@ -32,6 +32,19 @@ from .network import Network
 FROZEN_STAGES = 5  # of 7: stages 0-4 run at strides 2-16, the last two at 32
 MIN_HOLDOUT_ITEMS = 40  # below this many training items, no held-out split: fixed epochs, T = 1
 FEATURE_BATCH = 256  # images per no-grad forward pass (feature caching, evaluation)
+# An epoch takes at least this many optimizer steps: the batch shrinks for small training sets,
+# down to MIN_BATCH. A job's first model trains on ~130 items (150 less the held-out split): at 64 a
+# batch, that was 1 step an epoch and 12 in all, and the model came out 59-87% right on MNIST
+# depending on the sample; at 16 (7 steps an epoch) 88-90%, and 86% of the items could be labeled at
+# 95% accuracy instead of 21-82% (1,000 held-out MNIST images, seeds 0 and 1). From ~500 items up
+# the batch is the setting's, as before.
+MIN_STEPS_PER_EPOCH = 8
+MIN_BATCH = 16
+
+
+def batch_size_for(train_items: int, batch_size: int) -> int:
+    """The setting's batch size, made smaller (not below MIN_BATCH) so an epoch has MIN_STEPS_PER_EPOCH steps."""
+    return max(min(batch_size, MIN_BATCH), min(batch_size, train_items // MIN_STEPS_PER_EPOCH))
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class Report:
     best_epoch: int = 0
     train_items: int = 0
     holdout_items: int = 0
+    batch_size: int = 0  # the batch size used (batch_size_for)
     holdout_accuracy: float | None = None
     holdout_nll: float | None = None
     holdout_nll_calibrated: float | None = None
@@ -157,7 +171,8 @@ def fit(network: Network, images: np.ndarray, labels: np.ndarray, settings: Sett
 
     parameters = _trainable(network, settings.fine_tune)
     optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=1e-4)
-    steps_per_epoch = max(1, len(train_idx) // settings.batch_size)
+    batch_size = report.batch_size = batch_size_for(len(train_idx), settings.batch_size)
+    steps_per_epoch = max(1, len(train_idx) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=settings.learning_rate, total_steps=settings.max_epochs * steps_per_epoch,
         pct_start=0.15, anneal_strategy="cos")
@@ -168,7 +183,7 @@ def fit(network: Network, images: np.ndarray, labels: np.ndarray, settings: Sett
         total, seen = 0.0, 0
         for step in range(steps_per_epoch):
             # drop_last: a batch of one would make batch norm's statistics degenerate.
-            index = order[step * settings.batch_size:(step + 1) * settings.batch_size]
+            index = order[step * batch_size:(step + 1) * batch_size]
             features = network.features(inputs.batch(index, generator), inputs.stages)
             loss = nn.functional.cross_entropy(network.logits(features), y[index.to(device)])
             optimiser.zero_grad(set_to_none=True)

@@ -19,35 +19,15 @@ from labeling.dal import s3
 from labeling.dal.shards import ShardedJsonlWriter
 from labeling.dal.worker_responses import batch_answers
 from labeling.layout import split_s3_uri
+from labeling.logic import out_of_reach
 from labeling.logic.batches import CALIBRATION
-from labeling.logic.label_kinds import AnswerError, BoundingBoxes, Classification, labels_of
+from labeling.logic.human_labels import human_label
+from labeling.logic.label_kinds import labels_of
 from labeling.logic.output import creation_date, labeled_line
 from labeling.logic.sagemaker_step import rows_per_shard, sagemaker_step
 from labeling.models.state import HumanBatch, JobState
 from labeling.observability import HUMAN_ANNOTATED, job_metric, logger, tracer
 from labeling.task_types import task_type
-
-
-class MissingAnswersError(RuntimeError):
-    pass
-
-
-def _answers(responses: dict[str, dict], k: int, item_id: int, kind: Classification | BoundingBoxes,
-             label_names: list[str]) -> dict[str, dict]:
-    """worker id -> that worker's answer to the item, from its Ground Truth worker-response files
-    (`responses`: worker id -> answerContent, labeling.dal.worker_responses.batch_answers).
-
-    Each file's answerContent is the answer as the worker sent it (class names); the label kind
-    checks it again and turns it into the indexes the consolidation works with.
-    """
-    answers = {}
-    for worker, content in responses.items():
-        try:
-            answers[worker] = kind.answer(content.get("label"), content.get("boundingBox"), label_names)
-        except AnswerError as error:
-            raise MissingAnswersError(f"the answer of worker {worker} to item {item_id} of iteration {k} does not fit "
-                                      f"the job: {error}") from None
-    return answers
 
 
 def consolidate(state: JobState) -> int:
@@ -68,13 +48,8 @@ def consolidate(state: JobState) -> int:
     with s3.JsonlWriter(bucket, layout.consolidated(k)) as writer, \
             s3.JsonlWriter(bucket, layout.intermediate_manifest(k)) as intermediate:
         for item, responses in batch_answers(bucket, layout, k, s3.read_jsonl(bucket, batch_key)):
-            answers = _answers(responses, k, item["id"], kind, state.job.label_names)
-            if len(answers) < needed:
-                raise MissingAnswersError(
-                    f"item {item['id']} of iteration {k} has {len(answers)} of {needed} answers"
-                )
-            record = {**item, **kind.consolidate(answers), "human": True,
-                      "workers": len(answers), "createdAt": created}
+            record = human_label(item, responses, k=k, needed=needed, kind=kind, label_names=state.job.label_names,
+                                 created=created)
             writer.write(record)
             intermediate.write(labeled_line(
                 {task.source_key: item[task.source_key]}, record, attribute=settings.LabelAttributeName,
@@ -113,7 +88,8 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     state.counts.human_labeled += labeled
     state.counts.in_human_batch = 0
     job_metric(HUMAN_ANNOTATED, labeled, job=state.job.name)
-    state.train_model = bool(state.job.automated and state.counts.pool > 0 and _batch(state).calibration_size > 0)
+    state.train_model = bool(state.job.automated and state.counts.pool > 0 and _batch(state).calibration_size > 0
+                             and not out_of_reach.training_stopped(state.out_of_reach))
     state.sagemaker = None
     if state.train_model:
         train, validation = write_training_sets(state)

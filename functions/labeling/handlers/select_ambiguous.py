@@ -18,7 +18,7 @@ from labeling.checkpointing import checkpointed
 from labeling.dal import shards
 from labeling.dal.batch_files import write_batch_and_pool
 from labeling.layout import split_s3_uri
-from labeling.logic import batches, stopping
+from labeling.logic import batches, out_of_reach, stopping
 from labeling.models.state import JobState
 from labeling.observability import logger, tracer
 
@@ -32,6 +32,10 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     assert state.pool_uri is not None, "set by SelectSample"
     bucket, pool_key = split_s3_uri(state.pool_uri)
     scored = state.train_model  # the pool carries the last model's ambiguity scores
+    if out_of_reach.training_stopped(state.out_of_reach):
+        # The target is out of the model's reach: humans label the rest in plain batches, as in a
+        # human-only job; with no calibration part, ConsolidateAnnotations trains nothing.
+        scored = False
 
     def remaining() -> Iterator[dict[str, Any]]:
         return shards.read_jsonl(bucket, pool_key)  # remaining.jsonl, or the pool's shards (no model)
@@ -44,6 +48,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
             calibration_size=settings.CalibrationSampleSize, scored=scored,
             rng=batches.iteration_rng(settings.Seed, state.iteration),
             max_duplicate_bits=settings.NearDuplicateMaxBits, human_budget=human_budget,
+            min_calibration=batches.least_calibration(settings),
         )
 
     batch, state.stop_reason = stopping.next_batch_or_stop(

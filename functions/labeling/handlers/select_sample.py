@@ -39,5 +39,6 @@ def handler(state: JobState, context: LambdaContext) -> dict:
         items, size=settings.MaxConcurrentTaskCount, calibration_size=settings.CalibrationSampleSize,
         automated=state.job.automated, rng=batches.iteration_rng(settings.Seed, state.iteration),
         human_budget=stopping.human_budget(settings.StoppingConditions, state.counts.human_labeled),
+        total=state.counts.total, min_calibration=batches.least_calibration(settings),
     )
     return write_batch_and_pool(state, batch, items()).dump()

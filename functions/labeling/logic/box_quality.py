@@ -47,7 +47,7 @@ guarantee holds.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from labeling.logic.bounded_mean import Wealth, mean_lower_bound, min_count_to_pass
@@ -108,6 +108,7 @@ class QualityStep:
     # The bettors' wealth against "mean quality below target" (bounded_mean.py); the step
     # passes at 1 / (1 - confidence level) or more. Capped so that it stays a JSON number.
     wealth: float
+    required: float  # the mean the step tested: the target, or a job-level promise's (logic/promise.py)
 
 
 @dataclass
@@ -147,6 +148,7 @@ class BoxThresholdDecision:
     quality_sum: float = 0.0
     lower_bound: float = 0.0
     steps: list[QualityStep] = field(default_factory=list)
+    alpha: float | None = None  # the level the search was run at
 
     @property
     def estimated_quality(self) -> float | None:
@@ -159,26 +161,54 @@ class BoxThresholdDecision:
 
 
 def choose_box_threshold(
-    calibration: Iterable[tuple[float, float]], target_quality: float = TARGET_QUALITY, *, confidence_level: float
+    calibration: Iterable[tuple[float, float]], target_quality: float = TARGET_QUALITY, *, confidence_level: float,
+    alpha: float | None = None, required: Callable[[float], float] | None = None,
 ) -> BoxThresholdDecision:
-    """Lowest grid threshold whose calibration images (confidence, quality) pass the bound (module doc)."""
+    """Lowest grid threshold whose calibration images (confidence, quality) pass the bound (module doc).
+
+    alpha and required(threshold): as in threshold.choose_threshold, for a job-level promise
+    (logic/promise.py); without them every threshold must show target_quality at 1 - confidence_level.
+    """
     scored = _ordered(calibration)
-    alpha = 1.0 - confidence_level
-    decision = BoxThresholdDecision(None, target_quality, confidence_level, len(scored))
+    alpha = 1.0 - confidence_level if alpha is None else alpha
+    decision = BoxThresholdDecision(None, target_quality, confidence_level, len(scored), alpha=alpha)
+    needs: Callable[[float], float] = required or (lambda threshold: target_quality)
     wealth = Wealth(target_quality)
 
     def passes(threshold: float, accepted: int) -> bool:
-        while wealth.count < accepted:
-            wealth.add(scored[wealth.count][1])
-        decision.steps.append(QualityStep(threshold, accepted, wealth.total / accepted,
-                                          math.exp(min(wealth.log_wealth, 700.0))))
-        return wealth.exceeds(alpha)
+        m = needs(threshold)
+        if required is not None:  # each threshold tests its own mean: the running wealth is for one mean only
+            if m <= 0.0 or m >= 1.0:
+                decision.steps.append(QualityStep(threshold, accepted, _mean(scored, accepted), 0.0, m))
+                return m <= 0.0
+            wealth_here = Wealth(m)
+            for _, quality in scored[:accepted]:
+                wealth_here.add(quality)
+        else:
+            while wealth.count < accepted:
+                wealth.add(scored[wealth.count][1])
+            wealth_here = wealth
+        decision.steps.append(QualityStep(threshold, accepted, wealth_here.total / accepted,
+                                          math.exp(min(wealth_here.log_wealth, 700.0)), m))
+        return wealth_here.exceeds(alpha)
 
-    needed = min_count_to_pass(target_quality, alpha, start_score(target_quality))
+    def needed(threshold: float) -> float:
+        m = needs(threshold)
+        if m <= 0.0:
+            return 1
+        if m >= 1.0:
+            return math.inf
+        return min_count_to_pass(m, alpha, start_score(m))
+
     decision.threshold, decision.accepted = lowest_passing([confidence for confidence, _ in scored], needed, passes)
     if decision.threshold is not None:
         qualities = [quality for _, quality in scored[:decision.accepted]]
         decision.quality_sum = sum(qualities)
-        # The test passed, so the exact bound is at least the target; the bisection may land a hair under it.
-        decision.lower_bound = max(mean_lower_bound(qualities, alpha), target_quality)
+        # The test passed, so the exact bound is at least what it had to show; the bisection may land a
+        # hair under it.
+        decision.lower_bound = max(mean_lower_bound(qualities, alpha), min(max(needs(decision.threshold), 0.0), 1.0))
     return decision
+
+
+def _mean(scored: list[tuple[float, float]], count: int) -> float:
+    return sum(quality for _, quality in scored[:count]) / count

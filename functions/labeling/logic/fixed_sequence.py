@@ -14,9 +14,11 @@ search's one failure for a test that could succeed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 GRID = tuple(round(1.0 - step * 0.005, 3) for step in range(1, 200))  # 0.995 .. 0.005
+_ASCENDING = tuple(reversed(GRID))
 
 
 def grid_counts(confidences: Sequence[float]) -> Iterator[tuple[float, int]]:
@@ -31,6 +33,22 @@ def grid_counts(confidences: Sequence[float]) -> Iterator[tuple[float, int]]:
         yield threshold, count
 
 
+def grid_tally(confidences: Iterable[float]) -> dict[float, int]:
+    """How many confidences lie at or above each grid threshold, in one streaming pass (any order).
+
+    The comparison is the same `confidence >= threshold` that ApplyThreshold makes, so the count at
+    the chosen threshold is exactly what it will label.
+    """
+    below_or_at = [0] * (len(_ASCENDING) + 1)  # below_or_at[i]: confidences with exactly i grid points <= them
+    for confidence in confidences:
+        below_or_at[bisect_right(_ASCENDING, confidence)] += 1
+    tally, running = {}, 0
+    for i in range(len(_ASCENDING), 0, -1):  # from the top threshold down
+        running += below_or_at[i]
+        tally[_ASCENDING[i - 1]] = running
+    return tally
+
+
 def grid_curve_counts(confidences: Sequence[float]) -> Iterator[tuple[float, int]]:
     """Like grid_counts, one point per distinct non-zero count (the curve a report plots)."""
     last = 0
@@ -41,17 +59,18 @@ def grid_curve_counts(confidences: Sequence[float]) -> Iterator[tuple[float, int
 
 
 def lowest_passing(
-    confidences: Sequence[float], needed: int, passes: Callable[[float, int], bool]
+    confidences: Sequence[float], needed: int | Callable[[float], float], passes: Callable[[float, int], bool]
 ) -> tuple[float | None, int]:
     """The lowest grid threshold reached by fixed-sequence testing, and how many items it accepts.
 
     `passes(threshold, count)` tests the `count` most confident items (count never
     decreases from one call to the next, so a test may keep a running total). Points with
-    fewer than `needed` items are skipped. (None, 0) when no point passes.
+    fewer than `needed` items (a count, or a count per threshold: a job-level promise asks
+    more or less of each threshold, logic/promise.py) are skipped. (None, 0) when no point passes.
     """
     chosen: tuple[float | None, int] = (None, 0)
     for threshold, count in grid_counts(confidences):
-        if count < needed:
+        if count < (needed(threshold) if callable(needed) else needed):
             continue
         if not passes(threshold, count):
             break

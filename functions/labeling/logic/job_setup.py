@@ -65,7 +65,7 @@ def is_automated(items: int, config: JobConfig, file_name: str) -> bool:
     if items < AUTOMATED_LABELING_MIN_ITEMS:
         return False
     needed = min_trials_to_pass(config.TargetAccuracy, 1.0 - config.ConfidenceLevel)
-    if config.CalibrationSampleSize < needed:
+    if config.CalibrationSampleSize != "auto" and config.CalibrationSampleSize < needed:
         raise JobSetupError(
             f"{file_name}: CalibrationSampleSize {config.CalibrationSampleSize} can never show "
             f"{config.TargetAccuracy} accuracy at {config.ConfidenceLevel} confidence (that takes at least "

@@ -17,7 +17,7 @@ as Ground Truth writes it (`output_confidence`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +27,9 @@ from labeling.logic.consolidation import majority_vote
 from labeling.logic.sampling import ambiguity
 from labeling.models.job import JobConfig
 from labeling.task_types import task_type
+
+# required(threshold): the lower bound a threshold's calibration items must reach (logic/promise.py).
+Requirement = Callable[[float], float]
 
 # A box image's depth is not something a worker reports; the model images are RGB.
 IMAGE_DEPTH = 3
@@ -82,8 +85,11 @@ class Classification:
     def calibration_score(self, human_label: Any, prediction: Mapping[str, Any]) -> bool:
         return prediction["label"] == human_label
 
-    def choose_threshold(self, calibration: Sequence[tuple[float, bool]], settings: JobConfig) -> ThresholdChoice:
-        decision = threshold.choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel)
+    def choose_threshold(self, calibration: Sequence[tuple[float, bool]], settings: JobConfig, *,
+                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdChoice:
+        """alpha and required: a job-level promise's level and requirement per threshold (logic/promise.py)."""
+        decision = threshold.choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel,
+                                              alpha=alpha, required=required)
         curve = threshold.accuracy_curve(calibration, settings.ConfidenceLevel)
         return ThresholdChoice(
             decision.threshold, decision.calibration_size, decision.accepted, decision.estimated_accuracy,
@@ -143,9 +149,11 @@ class BoundingBoxes:
     def calibration_score(self, human_label: Mapping[str, Any], prediction: Mapping[str, Any]) -> float:
         return box_quality.image_quality(prediction["label"]["annotations"], human_label["annotations"])
 
-    def choose_threshold(self, calibration: Sequence[tuple[float, float]], settings: JobConfig) -> ThresholdChoice:
+    def choose_threshold(self, calibration: Sequence[tuple[float, float]], settings: JobConfig, *,
+                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdChoice:
         decision = box_quality.choose_box_threshold(calibration, settings.TargetMeanIoU,
-                                                    confidence_level=settings.ConfidenceLevel)
+                                                    confidence_level=settings.ConfidenceLevel,
+                                                    alpha=alpha, required=required)
         curve = box_quality.quality_curve(calibration, settings.ConfidenceLevel)
         return ThresholdChoice(
             decision.threshold, decision.calibration_size, decision.accepted, decision.estimated_quality,

@@ -11,9 +11,12 @@ from dataclasses import asdict, dataclass
 from itertools import islice
 from typing import Any
 
+from labeling.logic.audit import audit_section
 from labeling.logic.label_kinds import label_kind
 from labeling.logic.manifest import InvalidLine
+from labeling.logic.out_of_reach import report_section
 from labeling.logic.output import Counters
+from labeling.logic.promise import ALL_MACHINE_LABELS, EACH_ITERATION
 from labeling.models.job import JobConfig
 from labeling.models.state import ActiveLearningModel
 from labeling.task_types import TaskType
@@ -118,6 +121,34 @@ def promise(rows: list[dict[str, Any]], counters: Counters, settings: JobConfig,
         "overallEstimated": (
             counters.HumanLabeled + (machine_estimate or 0.0) * counters.MachineLabeled
         ) / (counters.TotalLabeled or 1),
+        **kept_promise(rows, counters, settings.Promise),
+    }
+
+
+def kept_promise(rows: list[dict[str, Any]], counters: Counters, name: str) -> dict[str, Any]:
+    """Which promise the job kept (job.json Promise, logic/promise.py), what it certifies, and its cost.
+
+    A job-level promise's bound: at most `errorBound` errors (1 - quality, for boxes) among the
+    `certifiedMachineLabels` the loop accepted, with the confidence level; so all those machine
+    labels (AllMachineLabels), or all labels with human ones counted as right (WholeDataset), are
+    at least `certifiedLowerBound`. Its cost in coverage: what the per-iteration promise would
+    have labeled in the same iterations, with the same models and calibration samples (a later
+    iteration's pool would have differed, so it is a per-iteration comparison, not a rerun).
+    """
+    if name == EACH_ITERATION:
+        return {"kept": name}
+    searched = [row["threshold"] for row in rows
+                if row["threshold"] and row["threshold"].get("poolAccepted") is not None]
+    accepted = sum(t["poolAccepted"] for t in searched)
+    errors = sum(t["errorBound"] for t in searched)
+    counted = accepted if name == ALL_MACHINE_LABELS else counters.TotalLabeled
+    return {
+        "kept": name,
+        "certifiedMachineLabels": accepted,
+        "errorBound": round(errors, 4),
+        "certifiedLowerBound": (1.0 - errors / counted) if counted else None,
+        "eachIterationWouldHaveLabeled": sum(t["eachIterationPoolAccepted"] for t in searched),
+        "confidenceSpent": [t["alpha"] for t in searched],
     }
 
 
@@ -186,7 +217,8 @@ def build_report(
     labels: list[IterationLabels], summaries: list[dict[str, Any] | None], stop_reason: str | None = None,
     invalid_lines: Iterable[InvalidLine] = (), status: str | None = None, failure: dict[str, Any] | None = None,
     label_names: list[str] | None = None, final_model: ActiveLearningModel | None = None,
-    output_manifest_uri: str | None = None,
+    output_manifest_uri: str | None = None, audit: dict[str, Any] | None = None,
+    out_of_reach: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """labels and summaries: one per iteration, in order (a summary is None where no model was trained).
 
@@ -195,6 +227,11 @@ def build_report(
 
     `status`: how a job ended before its loop did ("Failed", with `failure`'s error and cause,
     or "Stopped"); None for a job whose loop ended.
+
+    audit: audit.json (logic/audit.py) once the job's audit is done. The iterations, totals and
+    promise are the loop's labels as it produced them; the counters are the output manifest's, where
+    the audit's human labels have replaced the machine labels they checked; the cost counts the
+    audit's answers too.
     """
     rows = iteration_rows(labels, summaries, counters.TotalLabeled + counters.Unlabeled)
     summed = totals(rows)
@@ -221,6 +258,12 @@ def build_report(
         "iterations": rows,
         "totals": summed,
         "promise": promise(rows, counters, settings, task),
-        "cost": cost_estimate(rows, summed["humanAnswers"], counters.TotalLabeled, settings, task),
+        "audit": audit_section(settings.AuditSampleSize, audit, summed["machineLabeled"]),
+        # When the target looked out of the model's reach, and what the models after that cost (out_of_reach.py).
+        "outOfReach": report_section(out_of_reach, rows, stop_setting=settings.StopTrainingWhenOutOfReach,
+                                     training_usd_per_hour=task.training_usd_per_hour,
+                                     inference_usd_per_hour=task.inference_usd_per_hour),
+        "cost": cost_estimate(rows, summed["humanAnswers"] + (audit["humanAnswers"] if audit else 0),
+                              counters.TotalLabeled, settings, task),
         "settings": settings.model_dump(),
     }

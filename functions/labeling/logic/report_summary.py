@@ -51,15 +51,86 @@ def _promise(report: dict[str, Any]) -> str:
                  f"{_percent(promise['lowestIterationLowerBound'])}" if measure == "accuracy" else
                  f"estimated mean IoU {_level(promise['machineLabelsEstimated'], measure)}, at least "
                  f"{_level(promise['lowestIterationLowerBound'], measure)}")
+    if promise.get("kept", "EachIteration") != "EachIteration":
+        return _job_level(promise, machine, target, confidence)
     return (f"Machine labels: {_count(machine)} items, {estimated} with {confidence} confidence "
             f"per iteration (target {target}). Each iteration's threshold was chosen on a fresh random "
             f"calibration sample labeled by humans, so that bound holds for the pool it was applied to.")
+
+
+def _job_level(promise: dict[str, Any], machine: int, target: str, confidence: str) -> str:
+    """A job-level promise (job.json Promise; logic/promise.py): what it certifies, and its cost in coverage."""
+    kept, measure = promise["kept"], promise["measure"]
+    whom = ("all the job's machine labels together" if kept == "AllMachineLabels" else
+            "the whole output data set (human labels counted as right)")
+    estimate = _level(promise["machineLabelsEstimated"], measure)
+    would, got = promise["eachIterationWouldHaveLabeled"], promise["certifiedMachineLabels"]
+    difference = (f"{_count(would - got)} fewer machine labels" if would > got else
+                  f"{_count(got - would)} more machine labels" if got > would else "as many machine labels")
+    lost = "errors" if measure == "accuracy" else "IoU lost"
+    return (f"Promise kept ({kept}): {whom} reach {target} with {confidence} confidence; each iteration's "
+            f"test spent a share of that confidence. Machine labels: {_count(machine)} items ({estimate} "
+            f"on their calibration items). Certified: at most {promise['errorBound']:.1f} {lost} among the "
+            f"{_count(got)} machine labels the loop accepted, so {whom} reach at least "
+            f"{_level(promise['certifiedLowerBound'], measure)}. The per-iteration promise would have labeled "
+            f"{_count(would)} items in the same iterations with the same models: {difference}.")
 
 
 def _overall(promise: dict[str, Any]) -> str:
     humans = "human labels as correct" if promise["measure"] == "accuracy" else "human boxes as exact (IoU 1)"
     return (f"Counting {humans}, the estimated {promise['measure']} of all labels is "
             f"{_level(promise['overallEstimated'], promise['measure'])}.")
+
+
+def _audit(report: dict[str, Any]) -> list[str]:
+    """The audit's paragraph, under the promise (job.json's AuditSampleSize; nothing when it is 0)."""
+    audit = report.get("audit")
+    if not audit:
+        return []
+    if audit["status"] != "Completed":
+        return ["", f"Audit: {audit['reason']}."]
+    measure, n = audit["measure"], audit["sampleSize"]
+    agreed = (f"humans agreed with {_count(audit['agreed'])} of them" if measure == "accuracy" else
+              f"their mean image quality against the human boxes is {_level(audit['meanImageQuality'], measure)}")
+    return ["", (
+        f"Audit: humans checked {_count(n)} machine labels drawn uniformly at random from the "
+        f"{_count(audit['machineLabeled'])} the loop produced; {agreed}. Estimated {measure} of those machine "
+        f"labels: {_level(audit['estimate'], measure)}, between {_level(audit['lowerBound'], measure)} and "
+        f"{_level(audit['upperBound'], measure)} with {_percent(audit['confidenceLevel'], 0)} confidence "
+        f"({audit['method']}). The interval is about {audit['intervalIsAbout']}. The audited items are human "
+        f"labels in the output. The audit cost {_count(audit['humanAnswers'])} human answers, "
+        f"{_usd(audit['costUSD'])} (in the cost below)."
+    )]
+
+
+def _out_of_reach(report: dict[str, Any]) -> list[str]:
+    """The paragraph on a target out of the model's reach (report.json's outOfReach); nothing when not."""
+    declared = report.get("outOfReach")
+    if not declared:
+        return []
+    measure, k = declared["measure"], declared["iteration"]
+    setting = "TargetAccuracy" if measure == "accuracy" else "TargetMeanIoU"
+    confidence = _percent(report["promise"]["confidenceLevel"], 0)
+    upper = declared.get("highestUpperBound")
+    text = (f"**The target looked out of reach.** For {declared['iterations']} iterations in a row, up to iteration "
+            f"{k}, the calibration curve put the target {measure} of {_level(declared['target'], measure)} out of "
+            "the model's reach: ")
+    text += (f"wherever enough calibration items lay to certify anything, its {measure} was at most "
+             f"{_level(upper, measure)} ({confidence} upper confidence bound). " if upper is not None else "")
+    lower = declared.get("reachableTarget")
+    text += (f"A {setting} of {_level(lower, measure)} would have labeled about "
+             f"{_percent(declared['reachableShare'], 0)} of the pool. " if lower is not None else
+             f"No {setting} down to the lowest tried would have labeled anything. ")
+    if declared["trainingStopped"]:
+        text += (f"Training stopped (StopTrainingWhenOutOfReach): no model was trained after iteration {k}, and "
+                 f"humans labeled the {_count(declared['humanLabeledAfter'])} items left in plain batches.")
+    else:
+        text += (f"StopTrainingWhenOutOfReach was off, so the job went on training: "
+                 f"{_count(declared['modelsTrainedAfter'])} more model(s) after iteration {k}, "
+                 f"{declared['trainingSecondsAfter'] + declared['transformSecondsAfter']:,.0f} s of SageMaker time "
+                 f"({_usd(declared['sageMakerUSDAfter'])}), which machine-labeled "
+                 f"{_count(declared['machineLabeledAfter'])} items.")
+    return ["", text]
 
 
 def _iteration_table(report: dict[str, Any]) -> list[str]:
@@ -199,6 +270,8 @@ def markdown(report: dict[str, Any], plot: str | None = None) -> str:
         "",
         _promise(report),
         *([_overall(report["promise"])] if report["counters"]["TotalLabeled"] else []),
+        *_audit(report),
+        *_out_of_reach(report),
         "",
         "## Iterations",
         "",

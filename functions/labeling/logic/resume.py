@@ -26,6 +26,9 @@ NEXT_STATE = {
     "ComputeThreshold": "ApplyThreshold",
     "ApplyThreshold": "SelectAmbiguous",
     "SelectAmbiguous": "MoreToLabel?",
+    # The audit (logic/audit.py): its sample goes to humans as a batch of its own, then WriteOutput.
+    "SelectAudit": "AuditLabeling",
+    "ConsolidateAudit": "WriteOutput",
     "WriteOutput": "JobComplete",
 }
 # The first state, where a run with no checkpoint starts again (with the upload's bucket and key).

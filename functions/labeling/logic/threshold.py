@@ -15,12 +15,16 @@ Method (documented in README.md, "The accuracy promise"):
   * Grid points with fewer calibration items than could ever pass the bound are
     not tested; that count depends on the confidences only, not on the labels.
 No threshold passing means the model labels nothing this iteration.
+
+A job-level promise (logic/promise.py) runs the same search at a smaller level (`alpha`) and asks
+each threshold for its own accuracy (`required`), from the pool's counts; the default asks every
+threshold for the target at 1 - confidence level.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from labeling.logic.fixed_sequence import GRID, grid_curve_counts, lowest_passing
@@ -91,12 +95,22 @@ def min_trials_to_pass(target: float, alpha: float) -> int:
     return math.ceil(math.log(alpha) / math.log(target))
 
 
+def min_trials_for(required: float, alpha: float) -> float:
+    """min_trials_to_pass for any requirement: one item when nothing is required, never at 1 or more."""
+    if required <= 0.0:
+        return 1
+    if required >= 1.0:
+        return math.inf
+    return min_trials_to_pass(required, alpha)
+
+
 @dataclass
 class ThresholdStep:
     threshold: float
     accepted: int
     correct: int
     lower_bound: float
+    required: float  # what lower_bound had to reach: the target, or a job-level promise's (logic/promise.py)
 
 
 @dataclass
@@ -145,6 +159,7 @@ class ThresholdDecision:
     correct: int = 0
     lower_bound: float = 0.0
     steps: list[ThresholdStep] = field(default_factory=list)
+    alpha: float | None = None  # the level the search was run at
 
     @property
     def estimated_accuracy(self) -> float | None:
@@ -157,21 +172,27 @@ class ThresholdDecision:
 
 
 def choose_threshold(
-    calibration: Iterable[tuple[float, bool]], target_accuracy: float, confidence_level: float
+    calibration: Iterable[tuple[float, bool]], target_accuracy: float, confidence_level: float, *,
+    alpha: float | None = None, required: Callable[[float], float] | None = None,
 ) -> ThresholdDecision:
-    """Lowest grid threshold whose accepted calibration items pass the bound (see module doc)."""
+    """Lowest grid threshold whose accepted calibration items pass the bound (see module doc).
+
+    alpha: the test's level, 1 - confidence_level unless a job-level promise spends less;
+    required(threshold): the accuracy the bound must reach there, target_accuracy unless given.
+    """
     scored = _ordered(calibration)
     correct = _running_correct(scored)
-    alpha = 1.0 - confidence_level
-    decision = ThresholdDecision(None, target_accuracy, confidence_level, len(scored))
+    alpha = 1.0 - confidence_level if alpha is None else alpha
+    decision = ThresholdDecision(None, target_accuracy, confidence_level, len(scored), alpha=alpha)
+    needs: Callable[[float], float] = required or (lambda threshold: target_accuracy)
 
     def passes(threshold: float, accepted: int) -> bool:
         bound = clopper_pearson_lower(correct[accepted], accepted, alpha)
-        decision.steps.append(ThresholdStep(threshold, accepted, correct[accepted], bound))
-        return bound >= target_accuracy
+        decision.steps.append(ThresholdStep(threshold, accepted, correct[accepted], bound, needs(threshold)))
+        return bound >= needs(threshold)
 
     decision.threshold, decision.accepted = lowest_passing(
-        [confidence for confidence, _ in scored], min_trials_to_pass(target_accuracy, alpha), passes)
+        [confidence for confidence, _ in scored], lambda threshold: min_trials_for(needs(threshold), alpha), passes)
     if decision.threshold is not None:
         decision.correct = correct[decision.accepted]
         decision.lower_bound = clopper_pearson_lower(decision.correct, decision.accepted, alpha)

@@ -140,6 +140,46 @@ class Threshold(_Model):
     # The measure on the calibration items at or above the threshold, and its lower confidence bound.
     estimate: float | None
     lower_bound: float = Field(alias="lowerBound")
+    # The job's promise (job.json Promise; logic/promise.py) and the level this iteration's test ran at.
+    promise: str = "EachIteration"
+    alpha: float | None = None
+    # A job-level promise only: the pool items the threshold labels and the errors they hold at most
+    # (when the bound holds), and what the per-iteration promise would have chosen and labeled with the
+    # same model and calibration sample (the report's cost in coverage).
+    pool_accepted: int | None = Field(default=None, alias="poolAccepted")
+    error_bound: float | None = Field(default=None, alias="errorBound")
+    each_iteration_value: float | None = Field(default=None, alias="eachIterationValue")
+    each_iteration_pool_accepted: int | None = Field(default=None, alias="eachIterationPoolAccepted")
+
+
+class PromiseLedger(_Model):
+    """What a job-level promise has spent in the earlier iterations (logic/promise.py): threshold searches
+    (each spent part of the confidence), the machine labels accepted and the errors they hold at most."""
+
+    tests: int = 0
+    machine_accepted: int = Field(default=0, alias="machineAccepted")
+    error_bound: float = Field(default=0.0, alias="errorBound")
+
+
+class OutOfReach(_Model):
+    """The job's declaration that its target is out of the model's reach (logic/out_of_reach.py): made by
+    ComputeThreshold once OutOfReachIterations iterations in a row said so, and kept for the report.
+
+    iteration: the one that made the declaration; iterations: how many in a row said so by then;
+    highestUpperBound: the most the curve allowed at any threshold it could certify (None: none);
+    reachableTarget / reachableShare: the highest lower target the same search certified on that
+    iteration's calibration sample, and the share of it accepted (None, 0.0: none down to the floor);
+    trainingStopped: StopTrainingWhenOutOfReach was on, so no model was trained after it.
+    """
+
+    iteration: int
+    iterations: int
+    measure: str
+    target: float
+    highest_upper_bound: float | None = Field(default=None, alias="highestUpperBound")
+    reachable_target: float | None = Field(default=None, alias="reachableTarget")
+    reachable_share: float = Field(default=0.0, alias="reachableShare")
+    training_stopped: bool = Field(default=False, alias="trainingStopped")
 
 
 class JobState(_Model):
@@ -166,6 +206,16 @@ class JobState(_Model):
     # The model of the latest iteration whose transforms ran (ComputeThreshold records it): what
     # report.json names as finalActiveLearningModel. latest_model() also counts one made since.
     final_model: ActiveLearningModel | None = Field(default=None, alias="finalModel")
+    # The iteration whose human batch is the audit's sample (SelectAudit, logic/audit.py): set once the
+    # loop has ended and job.json's AuditSampleSize asked for an audit; the Audit? choice runs it once.
+    audit_iteration: int | None = Field(default=None, alias="auditIteration")
+    # A job-level promise's budget so far (logic/promise.py); untouched under EachIteration.
+    promise_ledger: PromiseLedger = Field(default_factory=lambda: PromiseLedger(), alias="promiseLedger")
+    # Iterations in a row whose calibration curve put the target out of the model's reach, and the
+    # declaration once there were OutOfReachIterations of them (ComputeThreshold; logic/out_of_reach.py).
+    # Checkpointed with the rest of the state, so a resumed job keeps its stop.
+    out_of_reach_streak: int = Field(default=0, alias="outOfReachStreak")
+    out_of_reach: OutOfReach | None = Field(default=None, alias="outOfReach")
 
     def dump(self) -> dict:
         return self.model_dump(by_alias=True, mode="json")
