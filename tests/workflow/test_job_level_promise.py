@@ -4,15 +4,12 @@ spends, what the report certifies, and that the output keeps it against the know
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
 from autolabel.datasets import ANSWER_ATTRIBUTE
-from autolabel.runner import RunRequest, run
-from labeling.logic import job_setup
 from tests.conftest import read_jsonl
-from tests.workflow.test_local_workflow import headlines  # noqa: F401
+from tests.workflow.test_local_workflow import headlines, run_headlines_job  # noqa: F401
 
 TARGET, CONFIDENCE = 0.85, 0.8
 
@@ -21,18 +18,9 @@ TARGET, CONFIDENCE = 0.85, 0.8
 def whole_dataset_job(headlines, tmp_path_factory, synthesized_app):  # noqa: F811
     """300 headlines (the automated floor lowered to 200), promised as a whole data set."""
     folder = tmp_path_factory.mktemp("promise")
-    shutil.copytree(headlines["embedding-cache"], folder / "work" / "embedding-cache")
-    floor = job_setup.AUTOMATED_LABELING_MIN_ITEMS
-    job_setup.AUTOMATED_LABELING_MIN_ITEMS = 200
-    try:
-        report = run(RunRequest(
-            manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
-            answers=headlines["answers"], output=folder / "out", workdir=folder / "work", job_name="promised",
-            settings={"MaxConcurrentTaskCount": 60, "CalibrationSampleSize": 40, "TargetAccuracy": TARGET,
-                      "ConfidenceLevel": CONFIDENCE, "Promise": "WholeDataset"},
-        ), app=synthesized_app)
-    finally:
-        job_setup.AUTOMATED_LABELING_MIN_ITEMS = floor
+    report = run_headlines_job(headlines, folder, synthesized_app, job_name="promised", settings={
+        "MaxConcurrentTaskCount": 60, "CalibrationSampleSize": 40, "TargetAccuracy": TARGET,
+        "ConfidenceLevel": CONFIDENCE, "Promise": "WholeDataset"})
     return report, folder / "out", headlines
 
 

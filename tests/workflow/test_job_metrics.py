@@ -4,15 +4,11 @@ LabelingJobName dimension, each also stack-wide where the alarms and the dashboa
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from autolabel.runner import RunRequest, run
 from labeling import observability as obs
-from labeling.logic import job_setup
 from tests.emf import emf_points, per_job, stack_wide
-from tests.workflow.test_local_workflow import headlines  # noqa: F401
+from tests.workflow.test_local_workflow import headlines, run_headlines_job  # noqa: F401
 
 JOB = "metrics"
 
@@ -26,18 +22,9 @@ def automated_job(headlines, tmp_path_factory, synthesized_app):  # noqa: F811
     """300 headlines, one automated iteration: a first batch of 140 (60 calibration), a model, machine
     labels, then the human cap (MaxHumanLabeledObjectCount 140) stops the job with the rest unlabeled."""
     folder = tmp_path_factory.mktemp("metrics")
-    shutil.copytree(headlines["embedding-cache"], folder / "work" / "embedding-cache")
-    floor = job_setup.AUTOMATED_LABELING_MIN_ITEMS
-    job_setup.AUTOMATED_LABELING_MIN_ITEMS = 200
-    try:
-        report = run(RunRequest(
-            manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
-            answers=headlines["answers"], output=folder / "out", workdir=folder / "work", job_name=JOB,
-            settings={"MaxConcurrentTaskCount": 140, "CalibrationSampleSize": 60, "TargetAccuracy": 0.75,
-                      "ConfidenceLevel": 0.5, "StoppingConditions": {"MaxHumanLabeledObjectCount": 140}},
-        ), app=synthesized_app)
-    finally:
-        job_setup.AUTOMATED_LABELING_MIN_ITEMS = floor
+    report = run_headlines_job(headlines, folder, synthesized_app, job_name=JOB, settings={
+        "MaxConcurrentTaskCount": 140, "CalibrationSampleSize": 60, "TargetAccuracy": 0.75,
+        "ConfidenceLevel": 0.5, "StoppingConditions": {"MaxHumanLabeledObjectCount": 140}})
     return report, _points(folder / "work")
 
 

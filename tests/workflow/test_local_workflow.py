@@ -202,17 +202,19 @@ def test_a_human_only_job_stops_at_its_human_label_cap(
     assert len(list((tmp_path / "out" / "annotations" / "worker-response").rglob("*.json"))) == 40
 
 
-@pytest.fixture(scope="module")
-def headlines(bbc_news, tmp_path_factory):
-    """300 BBC News headlines: short texts, quick to embed."""
-    folder = tmp_path_factory.mktemp("headlines")
+def write_headlines(bbc_news, folder: Path, *, count: int, every: int, relabel=None) -> dict:
+    """`count` distinct BBC News headlines (every `every`-th article, so every topic), their manifest and
+    answers, embedded once. relabel(answers) may change the answers' labels in place before they are
+    written (tests/workflow/test_out_of_reach.py shuffles them)."""
     manifest, answers, seen = [], [], set()
-    for line in read_jsonl(bbc_news["answers"])[::7]:  # every topic
+    for line in read_jsonl(bbc_news["answers"])[::every]:
         source = line["source"].split("\n", 1)[0]
-        if source not in seen and len(manifest) < 300:
+        if source not in seen and len(manifest) < count:
             seen.add(source)
             manifest.append({"source": source, "article-id": line["article-id"]})
             answers.append({**line, "source": source})
+    if relabel:
+        relabel(answers)
     paths = {"manifest": folder / "input.manifest", "answers": folder / "answers.manifest"}
     for name, records in (("manifest", manifest), ("answers", answers)):
         paths[name].write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
@@ -224,7 +226,29 @@ def headlines(bbc_news, tmp_path_factory):
 
     paths["embedding-cache"] = folder / "embedding-cache"
     Embedder(EmbeddingCache(str(paths["embedding-cache"]), MODEL_NAME)).encode([r["source"] for r in manifest])
-    return {**paths, "labels": bbc_news["labels"]}
+    return {**paths, "labels": bbc_news["labels"], "answer-records": answers}
+
+
+@pytest.fixture(scope="module")
+def headlines(bbc_news, tmp_path_factory):
+    """300 BBC News headlines: short texts, quick to embed."""
+    return write_headlines(bbc_news, tmp_path_factory.mktemp("headlines"), count=300, every=7)
+
+
+def run_headlines_job(headlines, folder: Path, app, *, job_name: str, settings: dict) -> dict:
+    """An automated job on the headlines (Ground Truth's 1,250-item floor lowered to 200 for it), in
+    `folder` (out/ and work/, the embeddings copied in); its report."""
+    shutil.copytree(headlines["embedding-cache"], folder / "work" / "embedding-cache")
+    floor = job_setup.AUTOMATED_LABELING_MIN_ITEMS
+    job_setup.AUTOMATED_LABELING_MIN_ITEMS = 200
+    try:
+        return run(RunRequest(
+            manifest=headlines["manifest"], task_type="text-classification", labels=headlines["labels"],
+            answers=headlines["answers"], output=folder / "out", workdir=folder / "work", job_name=job_name,
+            settings=settings,
+        ), app=app)
+    finally:
+        job_setup.AUTOMATED_LABELING_MIN_ITEMS = floor
 
 
 def test_an_automated_job_stops_when_its_human_budget_cannot_hold_a_calibration_sample(

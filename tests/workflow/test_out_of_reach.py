@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import sys
 
 import pytest
 
@@ -19,7 +18,7 @@ from autolabel.runner import RunRequest, run
 from benchmarks.datasets import shuffled_labels
 from labeling.logic import job_setup
 from tests.conftest import read_jsonl
-from tests.workflow.test_local_workflow import TEXT_CONTAINER, _entered, execution_history  # noqa: F401
+from tests.workflow.test_local_workflow import _entered, execution_history, write_headlines  # noqa: F401
 
 HEADLINES = 380
 # Batches of 80 with 60 calibration items (59 are needed to certify 95%): iteration 0 takes 140, each
@@ -31,28 +30,17 @@ SETTINGS = {"MaxConcurrentTaskCount": 80, "CalibrationSampleSize": 60, "OutOfRea
 @pytest.fixture(scope="module")
 def shuffled_headlines(bbc_news, tmp_path_factory):
     """380 BBC News headlines, their topics shuffled among them; embedded once into a cache."""
-    folder = tmp_path_factory.mktemp("shuffled-headlines")
-    manifest, answers, seen = [], [], set()
-    for line in read_jsonl(bbc_news["answers"])[::3]:
-        source = line["source"].split("\n", 1)[0]
-        if source not in seen and len(manifest) < HEADLINES:
-            seen.add(source)
-            manifest.append({"source": source, "article-id": line["article-id"]})
-            answers.append({**line, "source": source})
     names = [c["label"] for c in json.loads(bbc_news["labels"].read_text())["labels"]]
-    for answer, label in zip(answers, shuffled_labels([a["category"] for a in answers], 1.0, seed=5), strict=True):
-        answer["category"] = label
-        answer["category-metadata"] = {**answer["category-metadata"], "class-name": names[label]}
-    paths = {"manifest": folder / "input.manifest", "answers": folder / "answers.manifest"}
-    for name, records in (("manifest", manifest), ("answers", answers)):
-        paths[name].write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    sys.path.insert(0, str(TEXT_CONTAINER))
-    from text_classifier.cache import EmbeddingCache
-    from text_classifier.embedding import MODEL_NAME, Embedder
 
-    paths["embedding-cache"] = folder / "embedding-cache"
-    Embedder(EmbeddingCache(str(paths["embedding-cache"]), MODEL_NAME)).encode([r["source"] for r in manifest])
-    return {**paths, "labels": bbc_news["labels"], "gold": {a["article-id"]: a["category"] for a in answers}}
+    def shuffle(answers):
+        for answer, label in zip(answers, shuffled_labels([a["category"] for a in answers], 1.0, seed=5),
+                                 strict=True):
+            answer["category"] = label
+            answer["category-metadata"] = {**answer["category-metadata"], "class-name": names[label]}
+
+    paths = write_headlines(bbc_news, tmp_path_factory.mktemp("shuffled-headlines"), count=HEADLINES, every=3,
+                            relabel=shuffle)
+    return {**paths, "gold": {a["article-id"]: a["category"] for a in paths["answer-records"]}}
 
 
 def test_a_job_whose_target_is_out_of_reach_stops_training_and_humans_label_the_rest(
