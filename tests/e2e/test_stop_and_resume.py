@@ -24,9 +24,18 @@ ITEMS = 1_300  # automated labeling starts at 1,250
 CLI = [sys.executable, "-c", "import sys; from autolabel.cli import main; sys.exit(main())"]
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C's default action, as a command typed at a terminal has it. A suite started in the
+    background of a script (`.ci/run &`) ignores SIGINT, every process it starts inherits that, and
+    Python then leaves it ignored: the run would never see the test's Ctrl-C (it happened once,
+    and the job ran to its end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str], log: Path) -> subprocess.Popen:
     # Its own session: a signal reaches the run (and the processes it starts), not pytest.
-    return subprocess.Popen([*CLI, *args], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen([*CLI, *args], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_as_from_a_terminal)
 
 
 def _wait_until(predicate, process: subprocess.Popen, log: Path, timeout: float = 420) -> None:
