@@ -18,9 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.checkpointing import checkpointed
 from labeling.dal import s3
+from labeling.dal.job_items import job_items
 from labeling.layout import s3_uri
 from labeling.logic import audit
-from labeling.logic.manifest import work_items
 from labeling.models.state import HumanBatch, JobState
 from labeling.observability import logger, tracer
 from labeling.task_types import task_type
@@ -44,9 +44,8 @@ def handler(state: JobState, context: LambdaContext) -> dict:
         machine_labels(), settings.AuditSampleSize, audit.audit_rng(settings.Seed))}
     source_key = task_type(settings.TaskType).source_key
     # A machine label holds no data object: the workers' tasks need the item's, from the manifest.
-    invalid_ids = (line["id"] for line in s3.read_jsonl_if_present(bucket, layout.invalid_lines))
     with s3.JsonlWriter(bucket, layout.human_batch(k)) as writer:
-        for item in work_items(s3.read_lines(bucket, layout.input_manifest), source_key, invalid_ids):
+        for item in job_items(bucket, layout, source_key):
             if item["id"] in checked:
                 writer.write({**item, "role": audit.AUDIT, "machineLabel": audit.checked_label(checked[item["id"]])})
     if writer.count != len(checked):

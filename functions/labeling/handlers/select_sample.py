@@ -14,10 +14,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from labeling.checkpointing import checkpointed
-from labeling.dal import s3
 from labeling.dal.batch_files import write_batch_and_pool
+from labeling.dal.job_items import job_items
 from labeling.logic import batches, stopping
-from labeling.logic.manifest import work_items
 from labeling.models.state import JobState
 from labeling.observability import logger, tracer
 from labeling.task_types import task_type
@@ -32,8 +31,7 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     source_key = task_type(settings.TaskType).source_key
 
     def items() -> Iterator[dict[str, Any]]:
-        invalid_ids = (line["id"] for line in s3.read_jsonl_if_present(bucket, layout.invalid_lines))
-        return work_items(s3.read_lines(bucket, layout.input_manifest), source_key, invalid_ids)
+        return job_items(bucket, layout, source_key)
 
     batch = batches.first_batch(
         items, size=settings.MaxConcurrentTaskCount, calibration_size=settings.CalibrationSampleSize,
