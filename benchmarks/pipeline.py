@@ -10,7 +10,8 @@ draws the data set (which MNIST images, which scenes) and is the job's Seed. The
 output manifest is then scored against the answers (benchmarks/scoring.py).
 
 Writes <out>/pipeline-runs.csv (one row per run) and <out>/pipeline-results.md
-(the table in benchmarks/README.md).
+(the table in benchmarks/README.md). The rows of data sets this run does not run are kept from
+<out>/pipeline-runs.csv, so rerunning one data set into benchmarks/results replaces its rows only.
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ def run_once(name: str, seed: int, size: int, *, app: SynthesizedApp, workdir: P
     return pipeline_report.row(name, seed, score, report, wall, oracle)
 
 
+def _kept_rows(out: Path, rerun: list[str]) -> list[dict]:
+    """The rows already in <out>/pipeline-runs.csv of the data sets not in `rerun`."""
+    written = out / "pipeline-runs.csv"
+    if not written.exists():
+        return []
+    return [row for row in pipeline_report.read_rows(written) if row["dataset"] not in rerun]
+
+
 def _write(rows: list[dict], out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     with (out / "pipeline-runs.csv").open("w", newline="") as f:
@@ -144,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"synthesizing the CDK app (workdir {root}) ...", flush=True)
     app = synthesize(root / "cdk.out")  # once: every run starts its own local cloud from it
-    rows = []
+    rows = _kept_rows(args.out, args.datasets)
+    runs = 0
     try:
         for name in args.datasets:
             for seed in range(args.seeds):
@@ -154,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                     row = run_once(name, seed, sizes.get(name, PIPELINE_DATASETS[name].default_size), app=app,
                                    workdir=workdir, settings=args.settings, log=log)
                 rows.append(row)
+                runs += 1
                 _write(rows, args.out)  # after every run, so a long benchmark shows its progress
                 print(f"{name} seed {seed}: " + (
                     f"failed after {row['wall_seconds']} s: {row['error']}" if row["error"] else
@@ -163,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.workdir is None:
             shutil.rmtree(root, ignore_errors=True)
     print(_write(rows, args.out))
-    print(f"{len(rows)} runs in {time.perf_counter() - started:.0f} s; wrote {args.out}/pipeline-runs.csv and "
+    print(f"{runs} runs in {time.perf_counter() - started:.0f} s; wrote {args.out}/pipeline-runs.csv and "
           "pipeline-results.md")
     return 0
 

@@ -8,10 +8,12 @@ percentages.
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from benchmarks.scoring import Score
@@ -26,6 +28,27 @@ COLUMNS = (
     # Detection runs: the oracle cut read from the job's output folder (benchmarks/box_oracle.py).
     "oracle_labeled", "oracle_share_first", "oracle_ratio", "per_iteration_oracle",
 )
+
+
+# Columns a row holds as text: the JSON lists stay JSON text, as row() writes them.
+_TEXT = {"dataset", "task_type", "status", "error", "thresholds", "per_iteration_oracle"}
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a pipeline-runs.csv, with the types row() gave them (csv writes every value as text)."""
+    with path.open(newline="") as f:
+        return [{column: _typed(column, value) for column, value in written.items()} for written in csv.DictReader(f)]
+
+
+def _typed(column: str, value: str) -> Any:
+    if value == "":
+        return None
+    if column in _TEXT:
+        return value
+    if value in ("True", "False"):
+        return value == "True"
+    number = float(value)
+    return int(number) if number.is_integer() and "." not in value else number
 
 
 def _rounded(value: float | None, digits: int = 4) -> float | None:

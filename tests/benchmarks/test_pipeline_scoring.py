@@ -13,7 +13,7 @@ import json
 import pytest
 
 from benchmarks import pipeline_report
-from benchmarks.pipeline import PIPELINE_DATASETS, _sizes
+from benchmarks.pipeline import PIPELINE_DATASETS, _kept_rows, _sizes, _write
 from benchmarks.scoring import ScoringError, score, score_files
 
 DIGITS = [str(d) for d in range(10)]
@@ -175,6 +175,21 @@ def test_the_table_gives_mean_min_max_over_seeds_and_counts_runs_at_target():
     # One image at half the known box: quality 0.5, below the job's 0.6.
     assert shapes.startswith("| shapes | object-detection | 0.6 | 1 |")
     assert "| 0.500 (0.500-0.500) | 0.0 (0.0-0.0) | 0.500 (0.500-0.500) | 0/1 |" in shapes
+
+
+def test_a_rerun_of_one_data_set_keeps_the_other_data_sets_rows_as_they_were_written(tmp_path):
+    boxes = score([boxes_line("a.png", [box(0, 0, 0, 10, 10)], human=False)],
+                  [boxes_line("a.png", [box(0, 0, 0, 10, 20)], human=True)],
+                  task_type="object-detection", attribute="bounding-box")
+    shapes_row = pipeline_report.row("shapes", 0, boxes, report("object-detection", "bounding-box", [0.7]), 90.0)
+    failed = pipeline_report.failed_row("mnist", "image-classification", 1, "boom", 3.0)
+    rows = [classification_row(0, 6, 6), failed, shapes_row]
+    table = _write(rows, tmp_path)
+    assert pipeline_report.read_rows(tmp_path / "pipeline-runs.csv") == rows  # types and all
+    kept = _kept_rows(tmp_path, ["mnist"])
+    assert kept == [shapes_row]
+    assert pipeline_report.markdown(pipeline_report.read_rows(tmp_path / "pipeline-runs.csv")) == table
+    assert _kept_rows(tmp_path / "elsewhere", ["mnist"]) == []
 
 
 def test_sizes_are_given_per_data_set():
