@@ -19,6 +19,7 @@ from autolabel import workers
 from autolabel.datasets import write_bbc_news
 from autolabel.deployed import commands as deployed
 from autolabel.images import IMAGE_DATASETS
+from autolabel.job_settings_file import JobSettingsFileError, read_job_settings
 from autolabel.localcloud.cloud import SynthesizedApp
 from autolabel.localcloud.workforce import AnswersError
 from autolabel.runner import (
@@ -130,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run_cmd = commands.add_parser("run", help="run a labeling job on the local cloud")
     run_cmd.add_argument("manifest", type=Path, help="input manifest (JSON Lines, Ground Truth's format)")
-    run_cmd.add_argument("--task-type", required=True, choices=sorted(TASK_TYPES))
+    run_cmd.add_argument("--task-type", choices=sorted(TASK_TYPES), help="required unless --job-config has TaskType")
     run_cmd.add_argument("--labels", required=True, type=Path, help="label categories (labels.json)")
     run_cmd.add_argument("--output", required=True, type=Path,
                          help="a new or empty folder for the job's output")
@@ -152,8 +153,11 @@ def _parser() -> argparse.ArgumentParser:
                               "or the whole output with human labels; job.json's Promise (default EachIteration)")
     run_cmd.add_argument("--job-name", help="1-40 letters, digits or hyphens (default: from the manifest's name)")
     run_cmd.add_argument("--seed", type=_bounded(int, {"ge": SEED_RANGE[0], "le": SEED_RANGE[1]}),
-                         default=JobConfig.model_fields["Seed"].default,
-                         help="draws the random samples and seeds the models (default %(default)s)")
+                         help="draws the random samples and seeds the models; job.json's Seed (default "
+                              f"{JobConfig.model_fields['Seed'].default})")
+    run_cmd.add_argument("--job-config", type=Path, metavar="JOB.json",
+                         help="the job's settings, as a deployed job's job.json (events/job.json lists them: the "
+                              "audit, the out-of-reach stop, stopping conditions, ...); options override them")
     run_cmd.add_argument("--workdir", type=Path, help="where the local cloud keeps the job's state, logs and caches "
                          "(default: OUTPUT/.autolabel, where autolabel resume finds it)")
 
@@ -189,14 +193,25 @@ def _write_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return 0
 
 
-def _run_job(args: argparse.Namespace, app: SynthesizedApp | None) -> int:
-    # Only the settings given: the rest are JobConfig's defaults, as in job.json.
-    settings = {field: getattr(args, field) for field in (*SETTING_HELP, "Promise") if getattr(args, field) is not None}
+def _run_job(args: argparse.Namespace, parser: argparse.ArgumentParser, app: SynthesizedApp | None) -> int:
+    # Only the settings given: the rest are --job-config's, or JobConfig's defaults, as in job.json.
+    options = {field: getattr(args, field) for field in (*SETTING_HELP, "Promise") if getattr(args, field) is not None}
+    if args.seed is not None:
+        options["Seed"] = args.seed
+    try:
+        written = read_job_settings(args.job_config) if args.job_config is not None else {}
+    except JobSettingsFileError as error:
+        print(f"autolabel: {error}", file=sys.stderr)
+        return 1
+    task_type = args.task_type or written.get("TaskType")
+    if task_type is None:
+        parser.error("give --task-type" + (f", or TaskType in {args.job_config}" if args.job_config else ""))
+    settings = {**{field: value for field, value in written.items() if field != "TaskType"}, **options}
     request = RunRequest(
-        manifest=args.manifest, task_type=args.task_type, labels=args.labels, output=args.output,
+        manifest=args.manifest, task_type=task_type, labels=args.labels, output=args.output,
         overwrite=args.overwrite, answers=args.answers, workforce=args.workforce,
-        job_name=args.job_name, seed=args.seed, settings=settings, workdir=args.workdir,
-        port=args.port, workers=args.workers,
+        job_name=args.job_name, settings=settings, workdir=args.workdir, port=args.port, workers=args.workers,
+        settings_file=None if args.job_config is None else str(args.job_config),
     )
     return _reporting(lambda: run(request, app=app))
 
@@ -267,7 +282,7 @@ def main(argv: list[str] | None = None, *, app: SynthesizedApp | None = None) ->
             return _write_dataset(args, parser)
         if args.command == "resume":
             return _resume_job(args, app)
-        return _run_job(args, app)
+        return _run_job(args, parser, app)
     except KeyboardInterrupt:
         _quiet_cdk_runtime()
         print("autolabel: interrupted", file=sys.stderr)

@@ -82,6 +82,7 @@ class RunRequest:
     job_name: str | None = None
     seed: int = 0
     settings: dict[str, Any] | None = None  # further job.json fields
+    settings_file: str | None = None  # the job.json `settings` came from with the options (run --job-config)
     workdir: Path | None = None
     overwrite: bool = False  # replace what an earlier run wrote in `output` (output_folder.py)
     port: int | None = None  # the local gateway's port on 127.0.0.1 (None: a free one)
@@ -167,8 +168,11 @@ def _job_config(request: RunRequest) -> dict[str, Any]:
     try:
         parse_job_config(config, JOB_SETTINGS)  # fail here, before anything starts
     except JobSetupError as error:
-        message = _in_cli_terms(_without_pydantic_words(str(error)).replace(f"{JOB_SETTINGS} is invalid: ",
-                                                                              "invalid job settings: "))
+        message = _without_pydantic_words(str(error)).replace(f"{JOB_SETTINGS} is invalid: ", "invalid job settings: ")
+        if request.settings_file is not None:  # the field may be the file's: its job.json name says where to look
+            raise RunError(f"{message} (job settings from {request.settings_file}, options overriding its fields)") \
+                from None
+        message = _in_cli_terms(message)
         raise RunError(message + _values_named(message, config)) from None
     return config
 

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from botocore.exceptions import ClientError
 
 from autolabel.deployed.stack import DeployedError, DeployedStack, aws_errors, has_objects, job_executions, job_keys
+from autolabel.job_settings_file import JobSettingsFileError, read_job_settings
 from autolabel.media import MediaStager
 from autolabel.run_errors import RunError
 
@@ -53,15 +54,11 @@ def job_config(submission: Submission) -> dict[str, Any]:
     """job.json as the pipeline gets it: the file's fields, the options', checked as ValidateJob checks."""
     name, config = OPTIONS, {}
     if submission.job_config is not None:
-        _checked_file("job settings", submission.job_config)
         name = str(submission.job_config)
         try:
-            config = json.loads(submission.job_config.read_text(encoding="utf-8-sig"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise DeployedError(f"job settings file {name} is not JSON ({error}); events/job.json is an "
-                                "example") from None
-        if not isinstance(config, dict):
-            raise DeployedError(f"job settings file {name} is not a JSON object; events/job.json is an example")
+            config = read_job_settings(submission.job_config)
+        except JobSettingsFileError as error:
+            raise DeployedError(str(error)) from None
     config = {**config, **submission.settings}
     if "TaskType" not in config:
         raise DeployedError(f"no task type: give --task-type, or TaskType in {name}")

@@ -283,6 +283,44 @@ def test_a_missing_file_is_named(job, capsys, change, expected):
     assert expected.format(job["manifest"] if "manifest" in expected else job["answers"]) in err
 
 
+# ------------------------------------------------------------- --job-config ----
+
+@pytest.mark.parametrize("content,expected", [
+    (None, "job settings file {} does not exist"),
+    ('{"TaskType": "text-classification",}', "job settings file {} is not JSON (Expecting property name"),
+    ('["text-classification"]', "job settings file {} is not a JSON object; events/job.json is an example"),
+])
+def test_a_job_config_that_cannot_be_job_settings_is_named(job, capsys, unchanged, content, expected):
+    settings = job["manifest"].parent / "job.json"
+    if content is not None:
+        settings.write_text(content)
+        unchanged["before"] = _contents(job["manifest"].parent)
+    err = _refused(_argv(job, "--job-config", str(settings)), capsys, **unchanged)
+    assert expected.format(settings) in err
+
+
+def test_a_wrong_field_in_the_job_config_is_named_with_the_file_not_an_option(job, capsys):
+    settings = job["manifest"].parent / "job.json"
+    settings.write_text(json.dumps({"TargetAccuracy": 1.5, "AuditSampleSize": 40}))
+    err = _refused(_argv(job, "--job-config", str(settings)), capsys)
+    assert f"TargetAccuracy: Input should be less than 1 (job settings from {settings}" in err
+    assert "--target-accuracy" not in err
+    settings.write_text(json.dumps({"StopTrainingWhenOutOfReech": True}))  # a typo is not silently ignored
+    assert "StopTrainingWhenOutOfReech: Extra inputs are not permitted" in _refused(
+        _argv(job, "--job-config", str(settings)), capsys)
+
+
+def test_the_task_type_comes_from_the_option_or_the_job_config(job, capsys):
+    settings = job["manifest"].parent / "job.json"
+    settings.write_text(json.dumps({"AuditSampleSize": 40}))
+    argv = [arg for arg in _argv(job, "--job-config", str(settings))
+            if arg not in ("--task-type", "text-classification")]
+    with pytest.raises(SystemExit) as refused:
+        cli.main(argv)
+    assert refused.value.code == 2
+    assert f"give --task-type, or TaskType in {settings}" in capsys.readouterr().err
+
+
 def test_a_job_name_the_pipeline_cannot_use_is_refused(job, capsys):
     err = _refused(_argv(job, "--job-name", "my job"), capsys)
     assert "job name 'my job' is not allowed; give --job-name 1-40 letters, digits or hyphens" in err
@@ -383,6 +421,32 @@ def test_a_rerun_with_overwrite_replaces_only_its_own_files_and_counts_bad_lines
     report = json.loads((out / "report.json").read_text())
     assert report["counters"]["HumanLabeled"] == 12
     assert "report.json" in json.loads((out / MARKER).read_text())["files"]
+
+
+def test_a_job_config_sets_what_no_option_does_and_the_options_override_it(tmp_path, capsys, synthesized_app):
+    """The job.json a deployed job takes, locally: here a stopping condition (no option sets one) and a batch
+    size the option overrides; its TaskType stands in for --task-type."""
+    folder = tmp_path / "job"
+    folder.mkdir()
+    texts = [f"{text} ({n})" for n in range(4) for text in TEXTS]
+    labels = folder / "topics.json"
+    labels.write_text(json.dumps({"labels": [{"label": n} for n in NAMES]}))
+    manifest = _write_lines(folder / "notes.manifest", [json.dumps({"source": t}) for t in texts])
+    answers = _write_lines(folder / "gold.manifest", [json.dumps(_answer(t, i % 3)) for i, t in enumerate(texts)])
+    settings = folder / "job.json"
+    written = json.dumps({"TaskType": "text-classification", "MaxConcurrentTaskCount": 20, "CalibrationSampleSize": 10,
+                          "StoppingConditions": {"MaxHumanLabeledObjectCount": 15}})
+    settings.write_text(written)
+    code = cli.main(["run", str(manifest), "--labels", str(labels), "--answers", str(answers),
+                     "--output", str(tmp_path / "out"), "--job-config", str(settings), "--human-batch-size", "11"],
+                    app=synthesized_app)
+    captured = capsys.readouterr()
+    assert code == 0, captured
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (report["counters"]["HumanLabeled"], report["counters"]["Unlabeled"]) == (15, 9)
+    # A batch of 11 (the option), then the 4 the cap leaves; the file's 20 would have been one batch of 15.
+    assert len(report["iterations"]) == 2, report["iterations"]
+    assert settings.read_text() == written  # the user's file is left as it was
 
 
 class TestResume:
