@@ -206,11 +206,11 @@ class TestThresholdDetails:
             confidence = rng.random()
             calibration.append((confidence, min(1.0, max(0.0, rng.gauss(0.4 + 0.6 * confidence, 0.1)))))
         settings = JobConfig(TaskType="object-detection")
-        choice = BOXES.choose_threshold(calibration, settings)
-        assert choice.value is not None and choice.estimate >= 0.6 and choice.lower_bound >= 0.6
-        details = choice.details
-        assert details["measure"] == "mean IoU" and details["threshold"] == choice.value
-        assert all(point["value"] == point["mean_quality"] for point in details["curve"])
+        decision = BOXES.choose_threshold(calibration, settings)
+        assert decision.threshold is not None and decision.estimate >= 0.6 and decision.lower_bound >= 0.6
+        details = decision.as_json()
+        assert details["measure"] == "mean IoU" and details["threshold"] == decision.threshold
+        assert [point["value"] for point in details["curve"]] == [point.value for point in decision.curve]
         figure = accuracy_coverage_figure({0: details}, 0.6, 0.95, "mean IoU")
         axes = figure.axes[0]
         assert axes.get_ylabel().startswith("mean IoU")

@@ -251,7 +251,7 @@ class TestChooseBoxThreshold:
     def test_empty_calibration_gets_no_threshold(self):
         decision = choose_box_threshold([], confidence_level=0.95)
         assert decision.threshold is None and decision.steps == [] and decision.calibration_size == 0
-        assert decision.estimated_quality is None
+        assert decision.estimate is None
 
     def test_poor_model_gets_no_threshold(self):
         rng = random.Random(1)
@@ -259,13 +259,13 @@ class TestChooseBoxThreshold:
         decision = choose_box_threshold(calibration, confidence_level=0.95)
         assert decision.threshold is None
         assert decision.accepted == 0 and decision.lower_bound == 0.0
-        assert decision.as_dict()["threshold"] is None
+        assert decision.as_json()["threshold"] is None
 
     def test_threshold_stops_just_above_where_bad_boxes_start(self):
         calibration = _images(0.99, 100, 0.9) + _images(0.5, 100, 0.0)
         decision = choose_box_threshold(calibration, confidence_level=0.95)
         assert decision.threshold == 0.505
-        assert decision.accepted == 100 and decision.estimated_quality == pytest.approx(0.9)
+        assert decision.accepted == 100 and decision.estimate == pytest.approx(0.9)
         assert decision.lower_bound == pytest.approx(mean_lower_bound([0.9] * 100, 0.05))
         assert decision.lower_bound >= 0.6
         last = decision.steps[-1]
@@ -281,7 +281,7 @@ class TestChooseBoxThreshold:
         assert decision.threshold is not None
         above = [q for c, q in calibration if c >= decision.threshold]
         assert decision.accepted == len(above)
-        assert decision.quality_sum == pytest.approx(sum(above))
+        assert decision.estimate * decision.accepted == pytest.approx(sum(above))
         assert decision.lower_bound == pytest.approx(mean_lower_bound(above, 0.1))
         assert decision.lower_bound >= 0.6
         passed = [s for s in decision.steps if s.threshold >= decision.threshold]
@@ -304,11 +304,11 @@ class TestChooseBoxThreshold:
 
     def test_decision_reports_its_steps_and_estimate_as_json_numbers(self):
         decision = choose_box_threshold(_images(0.99, 3000, 1.0) + _images(0.2, 3000, 0.0), confidence_level=0.95)
-        report = decision.as_dict()
+        report = decision.as_json()
         assert report["threshold"] == 0.205
-        assert report["target_quality"] == 0.6 and report["confidence_level"] == 0.95
-        assert report["calibration_size"] == 6000 and report["estimated_quality"] == 1.0
-        assert set(report["steps"][0]) == {"threshold", "accepted", "mean_quality", "wealth", "required"}
+        assert report["target"] == 0.6 and report["confidence_level"] == 0.95
+        assert report["calibration_size"] == 6000 and report["estimate"] == 1.0
+        assert set(report["steps"][0]) == {"threshold", "accepted", "estimate", "wealth", "required"}
         assert all(math.isfinite(step["wealth"]) for step in report["steps"])  # huge wealth is capped
 
     def test_input_order_does_not_matter(self):
@@ -324,10 +324,10 @@ class TestChooseBoxThreshold:
         curve = quality_curve(calibration, 0.95)
         assert [(p.threshold, p.accepted, p.coverage) for p in curve] == [(0.9, 30, 0.3), (0.6, 60, 0.6),
                                                                            (0.3, 100, 1.0)]
-        assert [p.mean_quality for p in curve] == pytest.approx([0.9, 0.7, 0.46])
+        assert [p.value for p in curve] == pytest.approx([0.9, 0.7, 0.46])
         for point, accepted in zip(curve, (30, 60, 100), strict=True):
             assert point.lower_bound == pytest.approx(mean_lower_bound([q for _, q in calibration[:accepted]], 0.05))
-            assert point.lower_bound < point.mean_quality
+            assert point.lower_bound < point.value
 
 
 # --- The guarantee, by simulation -----------------------------------------------------------

@@ -87,10 +87,10 @@ class TestChooseThreshold:
         calibration = [(rng.random(), rng.random() < 0.5) for _ in range(500)]
         decision = choose_threshold(calibration, 0.95, 0.95)
         assert decision.threshold is None
-        assert decision.accepted == 0 and decision.correct == 0 and decision.lower_bound == 0.0
-        assert decision.estimated_accuracy is None
+        assert decision.accepted == 0 and decision.lower_bound == 0.0
+        assert decision.estimate is None
         assert decision.calibration_size == 500
-        assert decision.as_dict()["threshold"] is None
+        assert decision.as_json()["threshold"] is None
 
     def test_empty_calibration_gets_no_threshold(self):
         decision = choose_threshold([], 0.95, 0.95)
@@ -101,12 +101,11 @@ class TestChooseThreshold:
         calibration = _items(0.99, 100, correct=100) + _items(0.5, 100, correct=0)
         decision = choose_threshold(calibration, 0.95, 0.95)
         assert decision.threshold == 0.505
-        assert (decision.accepted, decision.correct) == (100, 100)
+        assert (decision.accepted, decision.estimate) == (100, 1.0)
         assert decision.lower_bound == pytest.approx(0.05 ** (1 / 100))
-        assert decision.estimated_accuracy == 1.0
         # The last step tested is the failing one at 0.5, where the wrong items come in.
         assert decision.steps[-1].threshold == 0.5
-        assert (decision.steps[-1].accepted, decision.steps[-1].correct) == (200, 100)
+        assert (decision.steps[-1].accepted, decision.steps[-1].estimate) == (200, 0.5)
         assert decision.steps[-1].lower_bound < 0.95
 
     def test_chosen_threshold_passes_the_bound_on_the_items_above_it(self):
@@ -120,7 +119,7 @@ class TestChooseThreshold:
         assert decision.threshold is not None
         above = [ok for c, ok in calibration if c >= decision.threshold]
         assert decision.accepted == len(above)
-        assert decision.correct == sum(above)
+        assert decision.estimate == sum(above) / len(above)
         assert decision.lower_bound == pytest.approx(stats.beta.ppf(0.05, sum(above), len(above) - sum(above) + 1))
         assert decision.lower_bound >= target
         # Every step tested down to the chosen one passed; the search stopped at the first failure.
@@ -149,13 +148,13 @@ class TestChooseThreshold:
 
     def test_decision_reports_its_steps_and_estimate(self):
         decision = choose_threshold(_items(0.99, 100, correct=100) + _items(0.5, 100, correct=0), 0.95, 0.95)
-        report = decision.as_dict()
+        report = decision.as_json()
         assert report["threshold"] == 0.505
-        assert report["target_accuracy"] == 0.95 and report["confidence_level"] == 0.95
+        assert report["target"] == 0.95 and report["confidence_level"] == 0.95
         assert report["calibration_size"] == 200
-        assert report["estimated_accuracy"] == 1.0
+        assert report["estimate"] == 1.0
         assert report["steps"][0] == {
-            "threshold": 0.99, "accepted": 100, "correct": 100, "lower_bound": pytest.approx(0.05 ** 0.01),
+            "threshold": 0.99, "accepted": 100, "estimate": 1.0, "lower_bound": pytest.approx(0.05 ** 0.01),
             "required": 0.95,
         }
 

@@ -48,12 +48,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 
 from labeling.logic.bounded_mean import Wealth, mean_lower_bound, min_count_to_pass
 from labeling.logic.fixed_sequence import grid_curve_counts, lowest_passing
+from labeling.logic.threshold_decision import CurvePoint, SearchStep, ThresholdDecision
 
 TARGET_QUALITY = 0.6  # Ground Truth's quality target for bounding boxes (mean IoU)
+MEASURE = "mean IoU"  # what the promise measures (label_kinds.py), threshold.json's "measure"
 
 Box = Mapping[str, float]
 
@@ -100,70 +101,26 @@ def image_quality(predicted: Sequence[Box], human: Sequence[Box]) -> float:
     return matched / max(len(predicted), len(human))
 
 
-@dataclass
-class QualityStep:
-    threshold: float
-    accepted: int
-    mean_quality: float
-    # The bettors' wealth against "mean quality below target" (bounded_mean.py); the step
-    # passes at 1 / (1 - confidence level) or more. Capped so that it stays a JSON number.
-    wealth: float
-    required: float  # the mean the step tested: the target, or a job-level promise's (logic/promise.py)
-
-
-@dataclass
-class QualityPoint:
-    """Mean quality against coverage on the calibration set, for the report's plot (not a test)."""
-
-    threshold: float
-    accepted: int
-    coverage: float  # share of the calibration set at or above the threshold
-    mean_quality: float
-    lower_bound: float  # betting bound at the job's confidence level, this point alone
-
-
 def _ordered(calibration: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
     return sorted(calibration, key=lambda pair: -pair[0])
 
 
-def quality_curve(calibration: Iterable[tuple[float, float]], confidence_level: float) -> list[QualityPoint]:
+def quality_curve(calibration: Iterable[tuple[float, float]], confidence_level: float) -> list[CurvePoint]:
     """One point per grid threshold that accepts at least one more calibration image than the last."""
     scored = _ordered(calibration)
     alpha = 1.0 - confidence_level
-    curve: list[QualityPoint] = []
+    curve: list[CurvePoint] = []
     for threshold, accepted in grid_curve_counts([confidence for confidence, _ in scored]):
         qualities = [quality for _, quality in scored[:accepted]]
-        curve.append(QualityPoint(threshold, accepted, accepted / len(scored), sum(qualities) / accepted,
-                                  mean_lower_bound(qualities, alpha)))
+        curve.append(CurvePoint(threshold, accepted, accepted / len(scored), sum(qualities) / accepted,
+                                mean_lower_bound(qualities, alpha)))
     return curve
-
-
-@dataclass
-class BoxThresholdDecision:
-    threshold: float | None
-    target_quality: float
-    confidence_level: float
-    calibration_size: int
-    accepted: int = 0
-    quality_sum: float = 0.0
-    lower_bound: float = 0.0
-    steps: list[QualityStep] = field(default_factory=list)
-    alpha: float | None = None  # the level the search was run at
-
-    @property
-    def estimated_quality(self) -> float | None:
-        return self.quality_sum / self.accepted if self.accepted else None
-
-    def as_dict(self) -> dict:
-        result = asdict(self)
-        result["estimated_quality"] = self.estimated_quality
-        return result
 
 
 def choose_box_threshold(
     calibration: Iterable[tuple[float, float]], target_quality: float = TARGET_QUALITY, *, confidence_level: float,
     alpha: float | None = None, required: Callable[[float], float] | None = None,
-) -> BoxThresholdDecision:
+) -> ThresholdDecision:
     """Lowest grid threshold whose calibration images (confidence, quality) pass the bound (module doc).
 
     alpha and required(threshold): as in threshold.choose_threshold, for a job-level promise
@@ -171,15 +128,15 @@ def choose_box_threshold(
     """
     scored = _ordered(calibration)
     alpha = 1.0 - confidence_level if alpha is None else alpha
-    decision = BoxThresholdDecision(None, target_quality, confidence_level, len(scored), alpha=alpha)
     needs: Callable[[float], float] = required or (lambda threshold: target_quality)
     wealth = Wealth(target_quality)
+    steps: list[SearchStep] = []
 
     def passes(threshold: float, accepted: int) -> bool:
         m = needs(threshold)
         if required is not None:  # each threshold tests its own mean: the running wealth is for one mean only
             if m <= 0.0 or m >= 1.0:
-                decision.steps.append(QualityStep(threshold, accepted, _mean(scored, accepted), 0.0, m))
+                steps.append(SearchStep(threshold, accepted, _mean(scored, accepted), m, wealth=0.0))
                 return m <= 0.0
             wealth_here = Wealth(m)
             for _, quality in scored[:accepted]:
@@ -188,26 +145,31 @@ def choose_box_threshold(
             while wealth.count < accepted:
                 wealth.add(scored[wealth.count][1])
             wealth_here = wealth
-        decision.steps.append(QualityStep(threshold, accepted, wealth_here.total / accepted,
-                                          math.exp(min(wealth_here.log_wealth, 700.0)), m))
+        steps.append(SearchStep(threshold, accepted, wealth_here.total / accepted, m,
+                                wealth=math.exp(min(wealth_here.log_wealth, 700.0))))
         return wealth_here.exceeds(alpha)
 
-    def needed(threshold: float) -> float:
-        m = needs(threshold)
+    def needed_for(m: float) -> float:
         if m <= 0.0:
             return 1
         if m >= 1.0:
             return math.inf
         return min_count_to_pass(m, alpha, start_score(m))
 
-    decision.threshold, decision.accepted = lowest_passing([confidence for confidence, _ in scored], needed, passes)
-    if decision.threshold is not None:
-        qualities = [quality for _, quality in scored[:decision.accepted]]
-        decision.quality_sum = sum(qualities)
+    # Without a job-level promise every threshold needs the same count: one call, not one per grid point.
+    needed: float | Callable[[float], float] = (
+        needed_for(target_quality) if required is None else lambda threshold: needed_for(needs(threshold)))
+    chosen, accepted = lowest_passing([confidence for confidence, _ in scored], needed, passes)
+    estimate: float | None = None
+    lower_bound = 0.0
+    if chosen is not None:
+        qualities = [quality for _, quality in scored[:accepted]]
+        estimate = sum(qualities) / accepted
         # The test passed, so the exact bound is at least what it had to show; the bisection may land a
         # hair under it.
-        decision.lower_bound = max(mean_lower_bound(qualities, alpha), min(max(needs(decision.threshold), 0.0), 1.0))
-    return decision
+        lower_bound = max(mean_lower_bound(qualities, alpha), min(max(needs(chosen), 0.0), 1.0))
+    return ThresholdDecision(chosen, MEASURE, target_quality, confidence_level, alpha, len(scored), accepted,
+                             estimate, lower_bound, steps, draw_curve=lambda: quality_curve(scored, confidence_level))
 
 
 def _mean(scored: list[tuple[float, float]], count: int) -> float:

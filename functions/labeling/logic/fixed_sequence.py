@@ -59,7 +59,7 @@ def grid_curve_counts(confidences: Sequence[float]) -> Iterator[tuple[float, int
 
 
 def lowest_passing(
-    confidences: Sequence[float], needed: int | Callable[[float], float], passes: Callable[[float, int], bool]
+    confidences: Sequence[float], needed: float | Callable[[float], float], passes: Callable[[float, int], bool]
 ) -> tuple[float | None, int]:
     """The lowest grid threshold reached by fixed-sequence testing, and how many items it accepts.
 

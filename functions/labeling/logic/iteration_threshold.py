@@ -14,7 +14,8 @@ from typing import Any
 
 from labeling.logic import promise
 from labeling.logic.fixed_sequence import grid_tally
-from labeling.logic.label_kinds import BoundingBoxes, Classification, ThresholdChoice
+from labeling.logic.label_kinds import BoundingBoxes, Classification
+from labeling.logic.threshold_decision import ThresholdDecision
 from labeling.models.job import JobConfig
 from labeling.models.state import PromiseLedger, Threshold
 
@@ -34,31 +35,30 @@ def decide(
     alpha = 1.0 - settings.ConfidenceLevel
     each = kind.choose_threshold(calibration, settings)
     if settings.Promise == promise.EACH_ITERATION:
-        return IterationThreshold(_threshold(kind, each, settings.Promise, alpha), each.details, ledger)
+        return IterationThreshold(_threshold(each, settings.Promise), each.as_json(), ledger)
     pool = grid_tally(pool_confidences())
     accepted_at = promise.pool_counter(pool)
     level = promise.iteration_alpha(settings.Promise, alpha, ledger.tests)
     required = promise.requirement(settings.Promise, kind.target(settings), ledger,
                                    human_labeled=human_labeled, pool_accepted=accepted_at)
     choice = kind.choose_threshold(calibration, settings, alpha=level, required=required)
-    accepted = accepted_at(choice.value) if choice.value is not None else 0
-    tested_at = required(choice.value) if choice.value is not None else 1.0
-    each_accepted = accepted_at(each.value) if each.value is not None else 0
-    threshold = _threshold(kind, choice, settings.Promise, level).model_copy(update={
+    accepted = accepted_at(choice.threshold) if choice.threshold is not None else 0
+    tested_at = required(choice.threshold) if choice.threshold is not None else 1.0
+    each_accepted = accepted_at(each.threshold) if each.threshold is not None else 0
+    threshold = _threshold(choice, settings.Promise).model_copy(update={
         "pool_accepted": accepted, "error_bound": promise.error_bound(accepted, tested_at),
-        "each_iteration_value": each.value, "each_iteration_pool_accepted": each_accepted,
+        "each_iteration_value": each.threshold, "each_iteration_pool_accepted": each_accepted,
     })
-    details = {**choice.details, "promise": settings.Promise, "alpha": level,
-               "ledgerBefore": ledger.model_dump(by_alias=True),
-               "eachIteration": {"threshold": each.value, "poolAccepted": each_accepted}}
+    details = {**choice.as_json(), "promise": settings.Promise, "ledgerBefore": ledger.model_dump(by_alias=True),
+               "eachIteration": {"threshold": each.threshold, "poolAccepted": each_accepted}}
     return IterationThreshold(threshold, details,
                               promise.spend(ledger, pool_accepted=accepted, required=tested_at,
-                                            tested=bool(choice.details["steps"])))
+                                            tested=bool(choice.steps)))
 
 
-def _threshold(kind: Classification | BoundingBoxes, choice: ThresholdChoice, name: str, alpha: float) -> Threshold:
+def _threshold(decision: ThresholdDecision, name: str) -> Threshold:
     return Threshold(
-        value=choice.value, measure=kind.measure, calibrationSize=choice.calibration_size,
-        calibrationAccepted=choice.accepted, estimate=choice.estimate, lowerBound=choice.lower_bound,
-        promise=name, alpha=alpha,
+        value=decision.threshold, measure=decision.measure, calibrationSize=decision.calibration_size,
+        calibrationAccepted=decision.accepted, estimate=decision.estimate, lowerBound=decision.lower_bound,
+        promise=name, alpha=decision.alpha,
     )

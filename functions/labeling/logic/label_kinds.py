@@ -18,13 +18,13 @@ as Ground Truth writes it (`output_confidence`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from labeling.logic import box_quality, threshold
 from labeling.logic.box_consolidation import consolidate_boxes
 from labeling.logic.consolidation import majority_vote
 from labeling.logic.sampling import ambiguity
+from labeling.logic.threshold_decision import ThresholdDecision
 from labeling.models.job import JobConfig
 from labeling.task_types import task_type
 
@@ -51,21 +51,9 @@ class AnswerError(ValueError):
     """A worker's answer that does not fit the task; the message says what to send."""
 
 
-@dataclass(frozen=True)
-class ThresholdChoice:
-    """ComputeThreshold's decision in the terms every kind shares, and threshold.json's content."""
-
-    value: float | None
-    calibration_size: int
-    accepted: int
-    estimate: float | None  # the measure on the calibration items at or above the threshold
-    lower_bound: float
-    details: dict[str, Any]  # the decision and its curve, for threshold.json and the plot
-
-
 class Classification:
     name = "classification"
-    measure = "accuracy"
+    measure = threshold.MEASURE
 
     def target(self, settings: JobConfig) -> float:
         return settings.TargetAccuracy
@@ -86,17 +74,10 @@ class Classification:
         return prediction["label"] == human_label
 
     def choose_threshold(self, calibration: Sequence[tuple[float, bool]], settings: JobConfig, *,
-                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdChoice:
+                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdDecision:
         """alpha and required: a job-level promise's level and requirement per threshold (logic/promise.py)."""
-        decision = threshold.choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel,
-                                              alpha=alpha, required=required)
-        curve = threshold.accuracy_curve(calibration, settings.ConfidenceLevel)
-        return ThresholdChoice(
-            decision.threshold, decision.calibration_size, decision.accepted, decision.estimated_accuracy,
-            decision.lower_bound,
-            {**decision.as_dict(), "measure": self.measure, "estimate": decision.estimated_accuracy,
-             "curve": [{**asdict(point), "value": point.accuracy} for point in curve]},
-        )
+        return threshold.choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel,
+                                          alpha=alpha, required=required)
 
     def machine_label(self, prediction: Mapping[str, Any]) -> dict[str, Any]:
         return {"label": prediction["label"], "confidence": prediction["confidence"]}
@@ -114,7 +95,7 @@ class Classification:
 
 class BoundingBoxes:
     name = "bounding-box"
-    measure = "mean IoU"
+    measure = box_quality.MEASURE
 
     def target(self, settings: JobConfig) -> float:
         return settings.TargetMeanIoU
@@ -150,17 +131,10 @@ class BoundingBoxes:
         return box_quality.image_quality(prediction["label"]["annotations"], human_label["annotations"])
 
     def choose_threshold(self, calibration: Sequence[tuple[float, float]], settings: JobConfig, *,
-                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdChoice:
-        decision = box_quality.choose_box_threshold(calibration, settings.TargetMeanIoU,
-                                                    confidence_level=settings.ConfidenceLevel,
-                                                    alpha=alpha, required=required)
-        curve = box_quality.quality_curve(calibration, settings.ConfidenceLevel)
-        return ThresholdChoice(
-            decision.threshold, decision.calibration_size, decision.accepted, decision.estimated_quality,
-            decision.lower_bound,
-            {**decision.as_dict(), "measure": self.measure, "estimate": decision.estimated_quality,
-             "curve": [{**asdict(point), "value": point.mean_quality} for point in curve]},
-        )
+                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdDecision:
+        return box_quality.choose_box_threshold(calibration, settings.TargetMeanIoU,
+                                                confidence_level=settings.ConfidenceLevel,
+                                                alpha=alpha, required=required)
 
     def machine_label(self, prediction: Mapping[str, Any]) -> dict[str, Any]:
         return {"label": prediction["label"], "confidence": prediction["confidence"],

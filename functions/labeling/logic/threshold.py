@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
 
 from labeling.logic.fixed_sequence import GRID, grid_curve_counts, lowest_passing
+from labeling.logic.threshold_decision import CurvePoint, SearchStep, ThresholdDecision
 
-__all__ = ["GRID", "accuracy_curve", "choose_threshold", "clopper_pearson_lower", "min_trials_to_pass"]
+MEASURE = "accuracy"  # what the promise measures (label_kinds.py), threshold.json's "measure"
+
+__all__ = ["GRID", "MEASURE", "accuracy_curve", "choose_threshold", "clopper_pearson_lower", "min_trials_to_pass"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -104,34 +106,13 @@ def min_trials_for(required: float, alpha: float) -> float:
     return min_trials_to_pass(required, alpha)
 
 
-@dataclass
-class ThresholdStep:
-    threshold: float
-    accepted: int
-    correct: int
-    lower_bound: float
-    required: float  # what lower_bound had to reach: the target, or a job-level promise's (logic/promise.py)
-
-
-@dataclass
-class CurvePoint:
-    """Accuracy against coverage on the calibration set, for the report's plot (not a test)."""
-
-    threshold: float
-    accepted: int
-    correct: int
-    coverage: float  # share of the calibration set at or above the threshold
-    accuracy: float
-    lower_bound: float  # Clopper-Pearson at the job's confidence level, this point alone
-
-
 def accuracy_curve(calibration: Iterable[tuple[float, bool]], confidence_level: float) -> list[CurvePoint]:
     """One point per grid threshold that accepts at least one more calibration item than the last."""
     scored = _ordered(calibration)
     correct = _running_correct(scored)
     alpha = 1.0 - confidence_level
     return [
-        CurvePoint(threshold, accepted, correct[accepted], accepted / len(scored), correct[accepted] / accepted,
+        CurvePoint(threshold, accepted, accepted / len(scored), correct[accepted] / accepted,
                    clopper_pearson_lower(correct[accepted], accepted, alpha))
         for threshold, accepted in grid_curve_counts([confidence for confidence, _ in scored])
     ]
@@ -149,28 +130,6 @@ def _running_correct(scored: list[tuple[float, bool]]) -> list[int]:
     return correct
 
 
-@dataclass
-class ThresholdDecision:
-    threshold: float | None
-    target_accuracy: float
-    confidence_level: float
-    calibration_size: int
-    accepted: int = 0
-    correct: int = 0
-    lower_bound: float = 0.0
-    steps: list[ThresholdStep] = field(default_factory=list)
-    alpha: float | None = None  # the level the search was run at
-
-    @property
-    def estimated_accuracy(self) -> float | None:
-        return self.correct / self.accepted if self.accepted else None
-
-    def as_dict(self) -> dict:
-        result = asdict(self)
-        result["estimated_accuracy"] = self.estimated_accuracy
-        return result
-
-
 def choose_threshold(
     calibration: Iterable[tuple[float, bool]], target_accuracy: float, confidence_level: float, *,
     alpha: float | None = None, required: Callable[[float], float] | None = None,
@@ -183,17 +142,19 @@ def choose_threshold(
     scored = _ordered(calibration)
     correct = _running_correct(scored)
     alpha = 1.0 - confidence_level if alpha is None else alpha
-    decision = ThresholdDecision(None, target_accuracy, confidence_level, len(scored), alpha=alpha)
     needs: Callable[[float], float] = required or (lambda threshold: target_accuracy)
+    steps: list[SearchStep] = []
 
     def passes(threshold: float, accepted: int) -> bool:
         bound = clopper_pearson_lower(correct[accepted], accepted, alpha)
-        decision.steps.append(ThresholdStep(threshold, accepted, correct[accepted], bound, needs(threshold)))
+        steps.append(SearchStep(threshold, accepted, correct[accepted] / accepted, needs(threshold), lower_bound=bound))
         return bound >= needs(threshold)
 
-    decision.threshold, decision.accepted = lowest_passing(
+    chosen, accepted = lowest_passing(
         [confidence for confidence, _ in scored], lambda threshold: min_trials_for(needs(threshold), alpha), passes)
-    if decision.threshold is not None:
-        decision.correct = correct[decision.accepted]
-        decision.lower_bound = clopper_pearson_lower(decision.correct, decision.accepted, alpha)
-    return decision
+    return ThresholdDecision(
+        chosen, MEASURE, target_accuracy, confidence_level, alpha, len(scored), accepted,
+        estimate=correct[accepted] / accepted if chosen is not None else None,
+        lower_bound=clopper_pearson_lower(correct[accepted], accepted, alpha) if chosen is not None else 0.0,
+        steps=steps, draw_curve=lambda: accuracy_curve(scored, confidence_level),
+    )
