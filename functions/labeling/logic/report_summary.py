@@ -61,17 +61,17 @@ def _promise(report: dict[str, Any]) -> str:
 def _job_level(promise: dict[str, Any], machine: int, target: str, confidence: str) -> str:
     """A job-level promise (job.json Promise; logic/promise.py): what it certifies, and its cost in coverage."""
     kept, measure = promise["kept"], promise["measure"]
-    whom = ("all the job's machine labels together" if kept == "AllMachineLabels" else
-            "the whole output data set (human labels counted as right)")
+    whom, reach = (("all the job's machine labels together", "reach") if kept == "AllMachineLabels" else
+                   ("the whole output data set (human labels counted as right)", "reaches"))
     estimate = _level(promise["machineLabelsEstimated"], measure)
     would, got = promise["eachIterationWouldHaveLabeled"], promise["certifiedMachineLabels"]
     difference = (f"{_count(would - got)} fewer machine labels" if would > got else
                   f"{_count(got - would)} more machine labels" if got > would else "as many machine labels")
     lost = "errors" if measure == "accuracy" else "IoU lost"
-    return (f"Promise kept ({kept}): {whom} reach {target} with {confidence} confidence; each iteration's "
+    return (f"Promise kept ({kept}): {whom} {reach} {target} with {confidence} confidence; each iteration's "
             f"test spent a share of that confidence. Machine labels: {_count(machine)} items ({estimate} "
             f"on their calibration items). Certified: at most {promise['errorBound']:.1f} {lost} among the "
-            f"{_count(got)} machine labels the loop accepted, so {whom} reach at least "
+            f"{_count(got)} machine labels the loop accepted, so {whom} {reach} at least "
             f"{_level(promise['certifiedLowerBound'], measure)}. The per-iteration promise would have labeled "
             f"{_count(would)} items in the same iterations with the same models: {difference}.")
 
