@@ -1,6 +1,6 @@
 """How much of the oracle cut each threshold-search rule takes, one iteration at a time (issue 13).
 
-    .venv/bin/python -m benchmarks.search_study                    # ~10 minutes on 2 cores
+    .venv/bin/python -m benchmarks.search_study                    # ~4 minutes on 2 cores
     .venv/bin/python -m benchmarks.search_study --datasets digits --seeds 1 --draws 50 --out /tmp/study
 
 The simulated loop (benchmarks/loop.py) measures whole jobs, where one iteration's refusal is
@@ -94,13 +94,14 @@ def ladder(size: int, alpha: float, midpoints: bool = False) -> list[int]:
 
 def _on_rungs(rungs: list[int]) -> Callable[[int], bool]:
     """Admits a grid point when its count is the first to reach a rung not yet passed."""
-    state = {"next": 0}
+    next_rung = 0
 
     def tested(count: int) -> bool:
-        if state["next"] >= len(rungs) or count < rungs[state["next"]]:
+        nonlocal next_rung
+        if next_rung >= len(rungs) or count < rungs[next_rung]:
             return False
-        while state["next"] < len(rungs) and rungs[state["next"]] <= count:
-            state["next"] += 1
+        while next_rung < len(rungs) and rungs[next_rung] <= count:
+            next_rung += 1
         return True
     return tested
 
