@@ -4,13 +4,17 @@ Contract: hyperparameters.json (all values strings, as SageMaker writes them) ho
 `label_count` (required) and optionally:
   image_size      "auto" (default: 96 px for images up to 64 px on their short side, 128 up
                   to 160, else 224, from the median image; ml_container/sources.py says why) or a side in pixels, 32-512
-  fine_tune       "auto" (default: "all" on a GPU, "top" on a CPU; finetune.py says why), "top", "all"
-  epochs          most epochs (default 12); training stops earlier when the held-out loss stalls
+  fine_tune       "auto" (default: "all" on a GPU, and on a CPU while the run is small, else "top";
+                  finetune.py says why), "top", "all"
+  epochs          most epochs: "auto" (default: 12, more for a small training set so that it takes
+                  at least 240 optimizer steps; finetune.epochs_for) or a number; training stops
+                  earlier when the held-out loss stalls (500 items or more: finetune.MIN_HOLDOUT_ITEMS)
   patience        epochs without held-out improvement before stopping (default 4)
   batch_size      default 64
   learning_rate   peak of the one-cycle schedule (default 0.001 for "top", 0.003 for "all": the
                   better of the two on 1,000 digit images in each mode)
-  holdout_fraction  share of the items held out for early stopping and calibration (default 0.15)
+  holdout_fraction  share of the items held out for early stopping and calibration (default 0.15), from
+                  500 items up; a smaller training set trains on every item
   seed            default 0; the same data and seed train the same model on the same device
 input/data/train/**/*.jsonl holds lines {"id": int, "source-ref": str, "label": int}, the
 image at source-ref being an s3:// URI, a file:// URI or a local path. On failure the
@@ -35,22 +39,22 @@ from . import finetune, network
 CHANNEL = "train"
 SOURCE_KEY = "source-ref"
 FINE_TUNE_CHOICES = ("auto", "top", "all")
-DEFAULT_LEARNING_RATE = {"top": 1e-3, "all": 3e-3}
 
 
 def read_hyperparameters(path: Path) -> dict[str, Any]:
     raw = training.read_hyperparameter_file(path)
 
-    def size(text: str) -> str | int:
+    def auto_or_int(text: str) -> str | int:
         return text if text == "auto" else int(text)
 
     return {
         "label_count": parse(raw, "label_count", None, int, lambda v: v >= 1, "an integer >= 1"),
-        "image_size": parse(raw, "image_size", "auto", size, lambda v: v == "auto" or 32 <= v <= 512,
+        "image_size": parse(raw, "image_size", "auto", auto_or_int, lambda v: v == "auto" or 32 <= v <= 512,
                             "'auto' or an integer from 32 to 512"),
         "fine_tune": parse(raw, "fine_tune", "auto", str, lambda v: v in FINE_TUNE_CHOICES,
                            f"one of {', '.join(FINE_TUNE_CHOICES)}"),
-        "epochs": parse(raw, "epochs", 12, int, lambda v: 1 <= v <= 1000, "an integer from 1 to 1000"),
+        "epochs": parse(raw, "epochs", "auto", auto_or_int, lambda v: v == "auto" or 1 <= v <= 1000,
+                        "'auto' or an integer from 1 to 1000"),
         "patience": parse(raw, "patience", 4, int, lambda v: v >= 1, "an integer >= 1"),
         "batch_size": parse(raw, "batch_size", 64, int, lambda v: 2 <= v <= 4096, "an integer from 2 to 4096"),
         "learning_rate": parse(raw, "learning_rate", None, float, lambda v: 0 < v < 1, "a number in (0, 1)"),
@@ -98,16 +102,14 @@ def train(paths: MlPaths) -> None:
     refs, labels, origins = read_items(paths.channel(CHANNEL), hp["label_count"])
     images, image_size = load_images(refs, origins, hp["image_size"])
     loaded = time.monotonic()
-    fine_tune = hp["fine_tune"] if hp["fine_tune"] != "auto" else ("all" if device.type == "cuda" else "top")
     settings = finetune.Settings(
-        image_size=image_size, fine_tune=fine_tune, max_epochs=hp["epochs"], patience=hp["patience"],
-        batch_size=hp["batch_size"],
-        learning_rate=hp["learning_rate"] or DEFAULT_LEARNING_RATE[fine_tune],
+        image_size=image_size, fine_tune=hp["fine_tune"],
+        max_epochs=None if hp["epochs"] == "auto" else hp["epochs"], patience=hp["patience"],
+        batch_size=hp["batch_size"], learning_rate=hp["learning_rate"],
         holdout_fraction=hp["holdout_fraction"], seed=hp["seed"],
     )
     classes = sorted(int(c) for c in np.unique(labels))
-    print(f"{len(refs)} images read at {image_size} px in {loaded - started:.1f}s; "
-          f"fine-tuning '{fine_tune}' on {device}", flush=True)
+    print(f"{len(refs)} images read at {image_size} px in {loaded - started:.1f}s; training on {device}", flush=True)
     model = network.Network(hp["label_count"], classes)
     model.load_pretrained_backbone()
     report = finetune.fit(model, images, labels, settings, device, log=lambda m: print(m, flush=True))
@@ -117,14 +119,14 @@ def train(paths: MlPaths) -> None:
         "image_size": image_size,
         "training_items": len(refs),
         "classes": classes,
-        "fine_tune": fine_tune,
+        "fine_tune": report.fine_tune,
         "settings": asdict(settings),
         "training": asdict(report),
     })
     accuracy = "n/a" if report.holdout_accuracy is None else f"{report.holdout_accuracy:.4f}"
     print(
         f"trained on {len(refs)} items, {len(classes)}/{hp['label_count']} classes, {image_size} px, "
-        f"'{fine_tune}' on {device}: {report.epochs} epochs (best {report.best_epoch}), "
+        f"'{report.fine_tune}' on {device}: {report.epochs} of {report.max_epochs} epochs (best {report.best_epoch}), "
         f"held-out accuracy {accuracy} on {report.holdout_items}, temperature {report.temperature:.3f}, "
         f"in {time.monotonic() - started:.1f}s"
     )
