@@ -203,7 +203,13 @@ def _run_job(args: argparse.Namespace, parser: argparse.ArgumentParser, app: Syn
     except JobSettingsFileError as error:
         print(f"autolabel: {error}", file=sys.stderr)
         return 1
-    task_type = args.task_type or written.get("TaskType")
+    written_type = written.get("TaskType")
+    if args.task_type and written_type not in (None, args.task_type):
+        # Other options override their fields; the task type picks the labels' shape and the model, so
+        # two different ones are a mistake in one of them, not an override.
+        parser.error(f"--task-type {args.task_type} and TaskType {written_type!r} in {args.job_config} "
+                     "disagree: give one, or make them the same")
+    task_type = args.task_type or written_type
     if task_type is None:
         parser.error("give --task-type" + (f", or TaskType in {args.job_config}" if args.job_config else ""))
     settings = {**{field: value for field, value in written.items() if field != "TaskType"}, **options}

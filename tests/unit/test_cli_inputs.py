@@ -319,6 +319,12 @@ def test_the_task_type_comes_from_the_option_or_the_job_config(job, capsys):
         cli.main(argv)
     assert refused.value.code == 2
     assert f"give --task-type, or TaskType in {settings}" in capsys.readouterr().err
+    settings.write_text(json.dumps({"TaskType": "image-classification"}))
+    with pytest.raises(SystemExit) as refused:
+        cli.main(_argv(job, "--job-config", str(settings)))  # and --task-type text-classification
+    assert refused.value.code == 2
+    assert (f"--task-type text-classification and TaskType 'image-classification' in {settings} disagree"
+            in capsys.readouterr().err)
 
 
 def test_a_job_name_the_pipeline_cannot_use_is_refused(job, capsys):
