@@ -25,7 +25,7 @@ lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (py
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~48 minutes on 2 cores (a fresh clone, 2026-12-01)
+test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~51 minutes on 2 cores (a fresh clone, 2026-12-02)
 	$(BIN)/python -m pytest
 
 test-fast:  ## everything but the end-to-end runs
