@@ -69,17 +69,14 @@ def batch_size_for(train_items: int, batch_size: int) -> int:
     return max(min(batch_size, MIN_BATCH), min(batch_size, train_items // MIN_STEPS_PER_EPOCH))
 
 
-def training_items(total: int, holdout_fraction: float) -> int:
-    """How many of `total` items train: all of them below MIN_HOLDOUT_ITEMS (split says why)."""
-    if total < MIN_HOLDOUT_ITEMS or holdout_fraction <= 0:
-        return total
-    return total - int(round(holdout_fraction * total))
+def steps_per_epoch(train_items: int, batch_size: int) -> int:
+    """Optimizer steps in an epoch at batch_size_for's batch (drop_last: fit says why)."""
+    return max(1, train_items // batch_size_for(train_items, batch_size))
 
 
 def epochs_for(train_items: int, batch_size: int) -> int:
     """DEFAULT_EPOCHS, or enough epochs for MIN_TRAINING_STEPS optimizer steps on a small training set."""
-    steps_per_epoch = max(1, train_items // batch_size_for(train_items, batch_size))
-    return max(DEFAULT_EPOCHS, math.ceil(MIN_TRAINING_STEPS / steps_per_epoch))
+    return max(DEFAULT_EPOCHS, math.ceil(MIN_TRAINING_STEPS / steps_per_epoch(train_items, batch_size)))
 
 
 def fine_tune_for(device: torch.device, train_items: int, epochs: int, image_size: int) -> str:
@@ -124,7 +121,7 @@ class Report:
 
 def split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train / held-out indices: every class keeps at least one training item."""
-    if training_items(len(labels), fraction) == len(labels):
+    if len(labels) < MIN_HOLDOUT_ITEMS or fraction <= 0:
         return np.arange(len(labels)), np.arange(0)
     rng = np.random.default_rng(seed)
     train, holdout = [], []
@@ -234,16 +231,16 @@ def fit(network: Network, images: np.ndarray, labels: np.ndarray, settings: Sett
     parameters = _trainable(network, chosen.fine_tune)
     optimiser = torch.optim.AdamW(parameters, lr=chosen.learning_rate, weight_decay=1e-4)
     batch_size = report.batch_size = batch_size_for(len(train_idx), settings.batch_size)
-    steps_per_epoch = max(1, len(train_idx) // batch_size)
+    steps = steps_per_epoch(len(train_idx), settings.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, max_lr=chosen.learning_rate, total_steps=chosen.max_epochs * steps_per_epoch,
+        optimiser, max_lr=chosen.learning_rate, total_steps=chosen.max_epochs * steps,
         pct_start=0.15, anneal_strategy="cos")
     stopping = EarlyStopping(settings.patience)
     for epoch in range(1, chosen.max_epochs + 1 if learns else 1):
         _set_mode(network, chosen.fine_tune, True)
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
         total, seen = 0.0, 0
-        for step in range(steps_per_epoch):
+        for step in range(steps):
             # drop_last: a batch of one would make batch norm's statistics degenerate.
             index = order[step * batch_size:(step + 1) * batch_size]
             features = network.features(inputs.batch(index, generator), inputs.stages)
