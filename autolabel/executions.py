@@ -34,7 +34,7 @@ def print_progress(out: TextIO, state: str, output: dict[str, Any]) -> None:
     threshold = output.get("threshold")
     if state == "ApplyThreshold" and threshold:
         value = threshold.get("value")
-        line += (f"; threshold {value:.3f} (calibration {threshold['measure']} "
+        line += (f"; threshold {value:g} (calibration {threshold['measure']} "
                  f"{threshold['estimate']:.3f}, "
                  f"lower bound {threshold.get('lowerBound'):.3f})" if value is not None
                  else "; no threshold met the target: nothing machine-labeled")
