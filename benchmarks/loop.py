@@ -165,7 +165,8 @@ def simulate(dataset: Dataset, rule: str, seed: int, settings: JobConfig) -> Run
         else:  # ComputeThreshold's own decision, the job's promise and its ledger included
             decision = iteration_threshold.decide(
                 CLASSES, pairs, settings, ledger, human_labeled=len(human),
-                pool_confidences=lambda pool_scores=pool_scores: (float(s.max()) for s in pool_scores))
+                pool_confidences=lambda pool_scores=pool_scores: (float(s.max()) for s in pool_scores),
+                order_seed=batches.calibration_order_seed(seed, iteration))
             threshold, ledger = decision.threshold.value, decision.ledger
         record.threshold = threshold
         # ComputeThreshold's out-of-reach rule, the same call, on the same calibration pairs.

@@ -166,7 +166,7 @@ class TestDecide:
         read = []
         decision = decide(label_kind("classification"), self.CALIBRATION, settings, ledger,
                           human_labeled=human_labeled,
-                          pool_confidences=lambda: read.append(1) or iter(self.POOL_CONFIDENCES))
+                          pool_confidences=lambda: read.append(1) or iter(self.POOL_CONFIDENCES), order_seed="test")
         return decision, read
 
     def test_each_iteration_reads_no_pool_and_spends_nothing(self):
@@ -225,5 +225,5 @@ def test_a_search_that_could_test_nothing_spends_no_confidence():
     settings = JobConfig(TaskType="text-classification", Promise=promise.ALL_MACHINE_LABELS)
     too_few = [(0.99, True)] * 10  # fewer than any test at the target needs
     decision = decide(label_kind("classification"), too_few, settings, PromiseLedger(), human_labeled=100,
-                      pool_confidences=lambda: iter([0.99] * 50))
+                      pool_confidences=lambda: iter([0.99] * 50), order_seed="test")
     assert decision.threshold.value is None and decision.ledger.tests == 0

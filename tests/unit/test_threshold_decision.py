@@ -83,7 +83,7 @@ def test_the_job_level_promise_writes_the_same_shape_and_its_own_level(kind_deci
     _, calibration, _ = KINDS["classification" if kind.measure == "accuracy" else "boxes"]()
     settings = settings.model_copy(update={"Promise": "WholeDataset"})
     result = decide(kind, calibration, settings, PromiseLedger(), human_labeled=len(calibration),
-                    pool_confidences=lambda: (confidence for confidence, _ in calibration * 10))
+                    pool_confidences=lambda: (confidence for confidence, _ in calibration * 10), order_seed="test")
     details = result.details
     assert TOP_KEYS <= set(details) and not DROPPED & set(details)
     assert details["alpha"] == result.threshold.alpha < 1 - settings.ConfidenceLevel

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from labeling.checkpointing import checkpointed
 from labeling.dal import s3, shards
 from labeling.layout import split_s3_uri
-from labeling.logic import iteration_threshold, out_of_reach
+from labeling.logic import batches, iteration_threshold, out_of_reach
 from labeling.logic.label_kinds import labels_of
 from labeling.models.state import JobState, OutOfReach, Threshold
 from labeling.observability import ESTIMATES, THRESHOLD, job_metric, logger, tracer
@@ -32,16 +32,18 @@ def handler(state: JobState, context: LambdaContext) -> dict:
     pairs = shards.read_with_predictions(step.validation_data_uri, step.validation_output_uri, what="validation set")
     kind = labels_of(settings.TaskType)
     calibration = [(p["confidence"], kind.calibration_score(item["label"], p)) for item, p in pairs]
+    order_seed = batches.calibration_order_seed(settings.Seed, state.iteration)
     decision = iteration_threshold.decide(
         kind, calibration, settings, state.promise_ledger, human_labeled=state.counts.human_labeled,
         pool_confidences=lambda: (prediction["confidence"] for _, prediction in shards.read_with_predictions(
-            step.pool_data_uri, step.pool_output_uri, what="pool")),
+            step.pool_data_uri, step.pool_output_uri, what="pool")), order_seed=order_seed,
     )
     s3.write_json(bucket, state.job.layout.threshold_details(state.iteration), decision.details)
     state.threshold, state.promise_ledger = decision.threshold, decision.ledger
     # Is the target out of this model's reach? N such iterations in a row stop training (logic/out_of_reach.py).
     state.out_of_reach_streak, declared = out_of_reach.after_iteration(
-        calibration, state.out_of_reach_streak, measure=kind.measure, target=kind.target(settings), settings=settings)
+        calibration, state.out_of_reach_streak, measure=kind.measure, target=kind.target(settings), settings=settings,
+        order_seed=order_seed)
     if declared and state.out_of_reach is None:
         state.out_of_reach = OutOfReach.model_validate({"iteration": state.iteration, **declared})
         logger.warning(out_of_reach.describe(declared), extra={"iteration": state.iteration, "outOfReach": declared})

@@ -84,6 +84,12 @@ def iteration_rng(seed: int, iteration: int) -> random.Random:
     return random.Random(f"autolabel:{seed}:{iteration}")
 
 
+def calibration_order_seed(seed: int, iteration: int) -> str:
+    """The seed of iteration k's betting order (box_quality.betting_order): its own stream of the job's Seed,
+    so that drawing it moves none of the samples."""
+    return f"autolabel:{seed}:{iteration}:calibration-order"
+
+
 def _unscored(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in SCORING_FIELDS}
 

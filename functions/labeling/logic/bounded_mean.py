@@ -1,50 +1,60 @@
-"""A lower confidence bound for the mean of a variable bounded in [0, 1], by betting.
+"""Lower confidence bounds for the mean of a variable bounded in [0, 1], by betting.
 
 The question: from n independent draws x_1..x_n of a [0, 1] variable (a box-quality
 score per image), is its mean at least m? Counting correct labels would make this a
 binomial question with an exact answer (threshold.py); a score in [0, 1] needs a bound
-that holds for every distribution on [0, 1].
+that holds for every distribution on [0, 1]. Two bettors answer it here; both rest on
+Markov's inequality: a bettor who starts with 1 and, if the mean were at most m, could only
+expect to keep at most 1, ends with 1 / alpha or more with probability at most alpha. So
+wealth W(m) >= 1 / alpha shows, at level 1 - alpha, that the mean exceeds m, and the lower
+bound is the largest m for which that still holds (both W decrease in m).
 
-The bound used here: a mixture of constant bets (the "diversified Kelly" strategy of
-Waudby-Smith & Ramdas, 2023, "Estimating means of bounded random variables by betting"):
-  * A bettor starts with 1 and, on each draw, keeps 1 - c of their wealth and puts c
-    into a ticket that pays x / m, so each draw multiplies the wealth by
-    1 - c + c * x / m. If the mean were at most m, each factor would have expectation
-    at most 1, so the final wealth has expectation at most 1 whatever the distribution.
-  * BETS bettors with different fractions c play side by side, one unit each, and the
-    wealth is their average W(m) = mean over c of prod_i (1 - c + c * x_i / m): still of
-    expectation at most 1, and never below the best fraction's wealth (in hindsight)
-    divided by len(BETS), which is what makes the bound adapt to the spread of the scores.
-  * Markov's inequality: if the mean is at most m, W(m) >= 1 / alpha has probability at
-    most alpha. So W(m) >= 1 / alpha shows that the mean exceeds m at level 1 - alpha,
-    and the lower bound is the largest m for which that still holds (W decreases in m).
-  * The bets are fixed in advance and the wealth is a product, so the bound depends on
-    the values only, not on their order, and it is exactly reproducible.
+**The hedged bettor** (`hedged_log_wealth`, `hedged_lower_bound`; the box threshold's test,
+box_quality.py): Waudby-Smith & Ramdas (2023, "Estimating means of bounded random variables
+by betting"), their hedged capital process with predictable plug-in bets for a sample size
+known in advance, on the side that shows a mean above m:
+  * draw i multiplies the wealth by 1 + lambda_i (x_i - m), with lambda_i >= 0 chosen from
+    the draws before it only: sqrt(2 log(1 / alpha) / (n sigma_i^2)), sigma_i^2 the running
+    variance (WSR's mu-hat and sigma-hat, which start from 1/2 and 1/4), capped at HEDGE_CAP / m
+    so that no draw can take more than HEDGE_CAP of the wealth. Under "mean <= m" each factor
+    has expectation at most 1 given the past, so the final wealth's is at most 1.
+  * It learns the spread from the draws: a box model whose qualities sit steadily above m bets
+    boldly, one whose images are now perfect, now missed, bets cautiously.
+  * Its wealth depends on the ORDER of the draws, and the guarantee needs that order to be
+    random, independent of the values. A sample sorted by confidence, or stored by item id,
+    is not. box_quality.py therefore bets in an order drawn from the job's seeded random
+    stream, as the calibration sample itself is drawn (box_quality.betting_order).
 
-Why this bound: the share of 1,000 simulated samples of 100 draws (the default calibration
-size) whose bound at confidence 0.95 clears m = 0.6, when the true mean is 0.7:
+**The mixture of constant bettors** (`Wealth`, `mean_lower_bound`; the audit, audit.py, and
+the out-of-reach rule's upper bound, out_of_reach.py), which needs no order:
+  * BETS bettors with fixed fractions c play side by side, one unit each; on each draw one
+    keeps 1 - c of their wealth and puts c into a ticket that pays x / m, so each factor is
+    1 - c + c * x / m. The wealth W(m) is the bettors' average ("diversified Kelly", WSR).
+  * The bets are fixed in advance and the wealth is a product, so the bound depends on the
+    values only, not on their order, and it is exactly reproducible. The price: an average
+    of 11 bettors is worth 1/11 of the best one in hindsight, log 11 = 2.4 of the log 20 = 3.0
+    that must be won at alpha = 0.05.
 
-  scores (mean 0.7)                          Hoeffding  Hoeffding-Bentkus  betting (here)  hedged betting
-  steady: Beta, sd 0.15 (boxes drawn well)       6%            25%             100%            100%
-  15% of images 0, the rest Beta (sd 0.30)      21%            37%              47%             71%
-  all-or-nothing: 0 or 1 (sd 0.46)              30%            39%              18%             48%
+Which passes more often: the share of 1,000 simulated samples of 100 draws (in the order drawn)
+whose bound at confidence 0.95 clears m = 0.6, when the true mean is 0.7:
+
+  scores (mean 0.7)                             Hoeffding  mixture  hedged
+  steady: Beta, sd 0.15 (boxes drawn well)          5%       100%     100%
+  15% of images 0, the rest Beta (sd 0.34)         27%        39%      53%
+  all-or-nothing: 0 or 1 (sd 0.46)                 30%        17%      32%
 
   * Hoeffding, mean - sqrt(log(1 / alpha) / 2n): the simplest, but it assumes the widest
-    spread a [0, 1] variable can have.
-  * Hoeffding-Bentkus (the p-value of Learn then Test, Angelopoulos et al. 2021): worst
-    case in the spread too (a binomial), so it wins only when scores really are 0 or 1;
-    box qualities seldom are, and steady ones are where betting pays most.
-  * Hedged betting (Waudby-Smith & Ramdas's bets learnt from the earlier draws, with
-    Ville's inequality over the running wealth) is stronger still, but its value depends
-    on the order of the draws, and that order must be random for the bound to hold; the
-    calibration items reach ComputeThreshold in the order they are stored, which nothing
-    makes random. The bettors here need no order.
+    spread a [0, 1] variable can have. Hoeffding-Bentkus (the p-value of Learn then Test,
+    Angelopoulos et al. 2021) is worst case in the spread too (a binomial), so it wins only
+    when scores really are 0 or 1; box qualities seldom are.
+  * The mixture loses to Hoeffding on all-or-nothing scores; the hedged bettor is at least
+    as good as either on every row.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 # The bettors' fractions c: from cautious (small edges, widely spread scores) to bold
 # (scores tightly above m). Below 1, so one image of quality 0 cannot ruin a bettor.
@@ -152,3 +162,66 @@ def min_count_to_pass(m: float, alpha: float, score: float = 1.0) -> int:
     while not wealth.exceeds(alpha):
         wealth.add(score)
     return wealth.count
+
+
+# The hedged bettor never stakes more than this share of its wealth on one draw (WSR's c; they
+# suggest 1/2 or 3/4): an image of quality 0 then leaves at least a quarter.
+HEDGE_CAP = 0.75
+
+
+def hedged_log_wealth(values: Sequence[float], m: float, alpha: float) -> float:
+    """log of the hedged bettor's wealth against "the mean is at most m" after `values`, in their order.
+
+    The bets are tuned for the sample size len(values), known before the first draw, and for alpha
+    (module doc). The order must be random: see the module doc.
+    """
+    if not 0.0 < m < 1.0:
+        raise ValueError(f"the mean tested must lie strictly between 0 and 1, not {m}")
+    n = len(values)
+    scale = 2.0 * math.log(1.0 / alpha) / n if n else 0.0
+    log_wealth_so_far = 0.0
+    total, squares = 0.5, 0.25  # WSR's running mean and variance start from one draw at 1/2, of variance 1/4
+    for i, x in enumerate(values, start=1):
+        if not 0.0 <= x <= 1.0:
+            raise ValueError(f"a score must lie in [0, 1], not {x}")
+        bet = min(math.sqrt(scale / (squares / i)), HEDGE_CAP / m)
+        log_wealth_so_far += math.log1p(bet * (x - m))
+        total += x
+        squares += (x - total / (i + 1)) ** 2
+    return log_wealth_so_far
+
+
+def hedged_passes(values: Sequence[float], m: float, alpha: float) -> bool:
+    """Whether the draws, in their (random) order, show at level 1 - alpha that the mean is above m."""
+    return hedged_log_wealth(values, m, alpha) >= math.log(1.0 / alpha)
+
+
+def hedged_lower_bound(values: Sequence[float], alpha: float, tolerance: float = 1e-10) -> float:
+    """Level 1 - alpha lower confidence bound for the mean: the largest m the hedged bettor beats.
+
+    Each factor 1 + min(b, HEDGE_CAP / m)(x - m) decreases in m (a min or a max of two decreasing
+    functions) and the bets b do not depend on m, so the wealth decreases in m and bisection finds
+    where it crosses 1 / alpha; the value returned is never above it.
+    """
+    if not values or sum(values) <= 0.0:
+        return 0.0
+    low, high = 0.0, max(values)
+    if high >= 1.0:
+        high = 1.0 - tolerance
+    while high - low > tolerance:
+        middle = (low + high) / 2
+        if middle > 0.0 and hedged_passes(values, middle, alpha):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def hedged_min_count(m: float, alpha: float, score: float) -> int:
+    """Fewest draws, all equal to `score` (> m), with which the hedged bettor beats m (order is moot)."""
+    if not m < score <= 1.0:
+        raise ValueError(f"draws of {score} can never show a mean above {m}")
+    count = 1
+    while not hedged_passes([score] * count, m, alpha):
+        count += 1
+    return count

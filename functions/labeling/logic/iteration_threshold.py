@@ -29,11 +29,12 @@ class IterationThreshold:
 
 def decide(
     kind: Classification | BoundingBoxes, calibration: Sequence[tuple[float, Any]], settings: JobConfig,
-    ledger: PromiseLedger, *, human_labeled: int, pool_confidences: Callable[[], Iterable[float]],
+    ledger: PromiseLedger, *, human_labeled: int, pool_confidences: Callable[[], Iterable[float]], order_seed: str,
 ) -> IterationThreshold:
-    """pool_confidences: the model's confidence of each pool item, read only for a job-level promise."""
+    """pool_confidences: the model's confidence of each pool item, read only for a job-level promise.
+    order_seed: the box bound's betting order (batches.calibration_order_seed)."""
     alpha = 1.0 - settings.ConfidenceLevel
-    each = kind.choose_threshold(calibration, settings)
+    each = kind.choose_threshold(calibration, settings, order_seed=order_seed)
     if settings.Promise == promise.EACH_ITERATION:
         return IterationThreshold(_threshold(each, settings.Promise), each.as_json(), ledger)
     pool = grid_tally(pool_confidences())
@@ -41,7 +42,7 @@ def decide(
     level = promise.iteration_alpha(settings.Promise, alpha, ledger.tests)
     required = promise.requirement(settings.Promise, kind.target(settings), ledger,
                                    human_labeled=human_labeled, pool_accepted=accepted_at)
-    choice = kind.choose_threshold(calibration, settings, alpha=level, required=required)
+    choice = kind.choose_threshold(calibration, settings, alpha=level, required=required, order_seed=order_seed)
     accepted = accepted_at(choice.threshold) if choice.threshold is not None else 0
     tested_at = required(choice.threshold) if choice.threshold is not None else 1.0
     each_accepted = accepted_at(each.threshold) if each.threshold is not None else 0

@@ -74,8 +74,10 @@ class Classification:
         return prediction["label"] == human_label
 
     def choose_threshold(self, calibration: Sequence[tuple[float, bool]], settings: JobConfig, *,
-                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdDecision:
-        """alpha and required: a job-level promise's level and requirement per threshold (logic/promise.py)."""
+                         alpha: float | None = None, required: Requirement | None = None,
+                         order_seed: str = box_quality.DEFAULT_ORDER_SEED) -> ThresholdDecision:
+        """alpha and required: a job-level promise's level and requirement per threshold (logic/promise.py).
+        order_seed is the box bound's (box_quality.py): a count of right labels needs no order."""
         return threshold.choose_threshold(calibration, settings.TargetAccuracy, settings.ConfidenceLevel,
                                           alpha=alpha, required=required)
 
@@ -131,10 +133,11 @@ class BoundingBoxes:
         return box_quality.image_quality(prediction["label"]["annotations"], human_label["annotations"])
 
     def choose_threshold(self, calibration: Sequence[tuple[float, float]], settings: JobConfig, *,
-                         alpha: float | None = None, required: Requirement | None = None) -> ThresholdDecision:
+                         alpha: float | None = None, required: Requirement | None = None,
+                         order_seed: str = box_quality.DEFAULT_ORDER_SEED) -> ThresholdDecision:
         return box_quality.choose_box_threshold(calibration, settings.TargetMeanIoU,
                                                 confidence_level=settings.ConfidenceLevel,
-                                                alpha=alpha, required=required)
+                                                alpha=alpha, required=required, order_seed=order_seed)
 
     def machine_label(self, prediction: Mapping[str, Any]) -> dict[str, Any]:
         return {"label": prediction["label"], "confidence": prediction["confidence"],

@@ -42,8 +42,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from labeling.logic.bounded_mean import Wealth, mean_lower_bound, min_count_to_pass
-from labeling.logic.box_quality import choose_box_threshold, start_score
+from labeling.logic.bounded_mean import Wealth, mean_lower_bound
+from labeling.logic.box_quality import DEFAULT_ORDER_SEED, choose_box_threshold, start_count
 from labeling.logic.fixed_sequence import grid_curve_counts
 from labeling.logic.threshold import (
     choose_threshold,
@@ -78,7 +78,7 @@ def _needed(measure: str, target: float, alpha: float) -> int:
     """The fewest calibration items at a grid point for the threshold search to test it."""
     if measure == ACCURACY:
         return min_trials_to_pass(target, alpha)
-    return min_count_to_pass(target, alpha, start_score(target))
+    return start_count(target, alpha)
 
 
 def _tested_counts(scored: list[tuple[float, float]], needed: int) -> list[int]:
@@ -142,10 +142,10 @@ def highest_upper_bound(calibration: Sequence[tuple[float, Any]], measure: str, 
 
 
 def reachable_target(calibration: Sequence[tuple[float, Any]], measure: str, target: float,
-                     confidence_level: float) -> tuple[float | None, float]:
+                     confidence_level: float, order_seed: str = DEFAULT_ORDER_SEED) -> tuple[float | None, float]:
     """The highest lower target (a hundredth apart) that the job's own threshold search certifies on these
-    calibration items, and the share of them it accepts (an estimate of the share of the pool it would
-    label); (None, 0.0) when none down to LOWEST_TARGET does."""
+    calibration items (boxes: in the iteration's betting order), and the share of them it accepts (an
+    estimate of the share of the pool it would label); (None, 0.0) when none down to LOWEST_TARGET does."""
     scored = _ordered(calibration)
     steps = round((target - LOWEST_TARGET[measure]) / TARGET_STEP)
     for k in range(1, steps + 1):
@@ -153,7 +153,8 @@ def reachable_target(calibration: Sequence[tuple[float, Any]], measure: str, tar
         if measure == ACCURACY:
             accepted = choose_threshold([(c, bool(s)) for c, s in scored], lower, confidence_level).accepted
         else:
-            accepted = choose_box_threshold(scored, lower, confidence_level=confidence_level).accepted
+            accepted = choose_box_threshold(scored, lower, confidence_level=confidence_level,
+                                            order_seed=order_seed).accepted
         if accepted:
             return lower, accepted / len(scored)
     return None, 0.0
@@ -165,7 +166,7 @@ def streak_after(streak: int, assessment: Assessment) -> int:
 
 
 def after_iteration(calibration: Sequence[tuple[float, Any]], streak: int, *, measure: str, target: float,
-                    settings: JobConfig) -> tuple[int, dict[str, Any] | None]:
+                    settings: JobConfig, order_seed: str = DEFAULT_ORDER_SEED) -> tuple[int, dict[str, Any] | None]:
     """ComputeThreshold's call: the new streak, and, when it reaches OutOfReachIterations, what the job
     declares (models/state.py OutOfReach's fields, by alias; the caller adds the iteration).
 
@@ -175,7 +176,7 @@ def after_iteration(calibration: Sequence[tuple[float, Any]], streak: int, *, me
     streak = streak_after(streak, assessment)
     if streak < settings.OutOfReachIterations:
         return streak, None
-    lower, share = reachable_target(calibration, measure, target, settings.ConfidenceLevel)
+    lower, share = reachable_target(calibration, measure, target, settings.ConfidenceLevel, order_seed)
     return streak, {
         "iterations": streak, "measure": measure, "target": target,
         "highestUpperBound": highest_upper_bound(calibration, measure, target, settings.ConfidenceLevel),
