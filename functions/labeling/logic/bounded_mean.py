@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 # The bettors' fractions c: from cautious (small edges, widely spread scores) to bold
 # (scores tightly above m). Below 1, so one image of quality 0 cannot ruin a bettor.
@@ -217,8 +218,12 @@ def hedged_lower_bound(values: Sequence[float], alpha: float, tolerance: float =
     return low
 
 
+@lru_cache(maxsize=4096)
 def hedged_min_count(m: float, alpha: float, score: float) -> int:
-    """Fewest draws, all equal to `score` (> m), with which the hedged bettor beats m (order is moot)."""
+    """Fewest draws, all equal to `score` (> m), with which the hedged bettor beats m (order is moot).
+
+    Cached: each count's bets differ (they are tuned for the count), so this costs O(count^2), and a
+    job-level promise asks it again at every grid point (box_quality.start_count)."""
     if not m < score <= 1.0:
         raise ValueError(f"draws of {score} can never show a mean above {m}")
     count = 1
