@@ -554,7 +554,10 @@ def test_the_simulated_workforce_labels_a_job_through_the_gateway(cloud, bbc_new
     assert all((line["label"], line["label-metadata"]["class-name"]) == gold[line["article-id"]] for line in out)
     assert all(line["label-metadata"]["human-annotated"] == "yes" for line in out)
     log = gateway.log_file.read_text()
-    assert f"POST /api/jobs/{job}/claim 200" in log and " 401 " not in log
+    # A line ends "<method> <path> <status> <elapsed> ms"; match the status field, since an elapsed
+    # time of 401 ms once made a bare " 401 " search fail a run in which every request succeeded.
+    statuses = re.findall(r"^.* (?:GET|POST|PUT) \S+ (\d{3}) \d+ ms$", log, flags=re.MULTILINE)
+    assert f"POST /api/jobs/{job}/claim 200" in log and statuses and "401" not in statuses
 
 
 def _finished(cloud: LocalCloud, job: str, workforce: SimulatedWorkforce, timeout: float = 120) -> str:
