@@ -162,25 +162,30 @@ class _Refused(Exception):
 class _Worker:
     """One simulated worker's HTTP client: its token and one kept-alive connection to the gateway."""
 
-    def __init__(self, worker_id: str, token: str, host: str, port: int):
+    def __init__(self, worker_id: str, token: str, host: str, port: int, timeout: float = 120):
         self.worker_id = worker_id
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        self._host, self._port = host, port
+        self._host, self._port, self._timeout = host, port, timeout
         self._connection: http.client.HTTPConnection | None = None
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else None
         headers = {**self._headers, **({"Content-Type": "application/json"} if data is not None else {})}
-        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more, anew
+        # Once more, on a new connection: after a kept-alive connection the server closed meanwhile,
+        # or after a timeout. A socket's timeout runs on the monotonic clock, which goes on while the
+        # process is stopped (kill -STOP, a debugger), so a run resumed after 2 minutes found every
+        # waiting request timed out and stopped the job. A repeated claim or answer is safe: the task
+        # API counts a worker's answer once and answers its retry as a duplicate.
+        for attempt in (1, 2):
             if self._connection is None:
-                self._connection = http.client.HTTPConnection(self._host, self._port, timeout=120)
+                self._connection = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
             try:
                 self._connection.request(method, path, body=data, headers=headers)
                 response = self._connection.getresponse()
                 status, text = response.status, response.read()
                 request_id = response.getheader("apigw-requestid")
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, TimeoutError):
                 self.close()
                 if attempt == 2:
                     raise

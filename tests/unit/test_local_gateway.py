@@ -34,7 +34,7 @@ from autolabel.localcloud.gateway import (
     check_port,
     s3_uri_of,
 )
-from autolabel.localcloud.workforce import SimulatedWorkforce, load_answers, task_item_key
+from autolabel.localcloud.workforce import SimulatedWorkforce, _Worker, load_answers, task_item_key
 from autolabel.runner import RunRequest, run
 from labeling.layout import JobLayout
 from tests.conftest import read_jsonl
@@ -63,6 +63,10 @@ def recording_handler(event, context):
                 "body": json.dumps({"task": {"item": {"imageUrl": url}}, "other": other})}
     if job == "plain":
         return {"jobs": []}  # no statusCode: API Gateway makes it a 200 JSON answer
+    if job == "slow-once":
+        if sum((c.get("pathParameters") or {}).get("job") == job for c in CALLS) == 1:
+            time.sleep(2)  # longer than the client waits: it gives up on this request and sends it again
+        return {"worker": _claims(event).get("sub")}
     return {"statusCode": 201, "headers": {"Content-Type": "application/json", "X-Stand-In": "yes"},
             "cookies": ["a=1", "b=2"], "body": json.dumps({"worker": _claims(event).get("sub")}),
             "isBase64Encoded": False}
@@ -402,6 +406,17 @@ def test_one_connection_carries_many_requests(gateway):
         response.read()
     connection.close()
     assert len(CALLS) == 3
+
+
+def test_a_simulated_worker_sends_a_request_again_after_it_timed_out(gateway):
+    """A run stopped for longer than the client's timeout (kill -STOP) finds its waiting requests timed
+    out when it resumes; the worker sends the request once more instead of stopping the job."""
+    worker = _Worker("w", gateway.mint_token("w"), gateway.host, gateway.port, timeout=0.5)
+    try:
+        assert worker.call("POST", "/api/jobs/slow-once/claim", {}) == {"worker": "w"}
+    finally:
+        worker.close()
+    assert [(c.get("pathParameters") or {}).get("job") for c in CALLS] == ["slow-once", "slow-once"]
 
 
 # ------------------------------------------------------------------------------------- sign-in ----
