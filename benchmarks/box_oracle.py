@@ -5,7 +5,7 @@ Per iteration k whose model predicted on the pool, the job's own files give the 
 model's answer for each pool image, confidence included (inference/iteration-k/pool/
 part-*.jsonl.out, batch transform's one line per input line, in order). The gold boxes
 are the data set's answers (line `id` of the answers manifest, which has the input
-manifest's order), so each pool image's true quality is box_quality.image_quality of the
+manifest's order), so each pool image's true quality is box_metric.image_quality of the
 model's boxes against the gold ones: the measure the job's promise is about. The oracle
 cut is then the most one threshold could have labeled from that pool at the target.
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks.oracle import oracle_box_cut, ratio
 from benchmarks.scoring import answer_attribute
-from labeling.logic.box_quality import image_quality
+from labeling.logic.box_metric import image_quality
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ attribute names need to agree.
 Only machine labels are scored: human labels are the simulated workers' copies of the
 answers. Classification: the share of machine labels whose class is the answer's.
 Object detection: each machine-labeled image's quality against the known boxes
-(`labeling.logic.box_quality.image_quality`, the measure the job's threshold promises
+(`labeling.logic.box_metric.image_quality`, the measure the job's threshold promises
 a mean of), the share of images at the target quality or above, and the mean IoU of the
 boxes matched one to one.
 """
@@ -28,7 +28,8 @@ from typing import Any
 
 from autolabel.localcloud.workforce import ITEM_KEYS
 from labeling.logic import jsonl
-from labeling.logic.box_quality import TARGET_QUALITY, image_quality, match_boxes
+from labeling.logic.box_metric import image_quality, match_boxes
+from labeling.logic.box_quality import TARGET_QUALITY
 
 DEFAULT_LABEL_ATTRIBUTE = "label"  # JobConfig.LabelAttributeName's default, for a report without one
 

@@ -7,7 +7,7 @@ Synthetic scenes (autolabel/shapes.py: 1-3 circles, squares and triangles with e
 128 x 128) are written as PNG files and go through the same `train` entry point (channel,
 hyperparameters, model/) that a SageMaker training job runs, and 300 held-out scenes through
 the same Predictor that `serve` uses. Prints the device, the training time, the held-out mean
-image quality (box_quality.py's definition, object_detector/quality.py) and that of the most
+image quality (box_metric.py's definition, object_detector/quality.py) and that of the most
 confident half; exits 1 if the mean quality is under 0.8, or if EXPECT_CUDA=1 and training did
 not run on CUDA (EXPECT_CUDA=1 also tells the job it runs on ml.p3.2xlarge, as SageMaker would:
 unusable CUDA then fails it at once with the container's own reason). Run from a checkout (it

@@ -15,7 +15,8 @@ import pytest
 
 from autolabel.images import BOX_ATTRIBUTE, write_shapes
 from autolabel.runner import RunRequest, run
-from labeling.logic.box_quality import TARGET_QUALITY, image_quality
+from labeling.logic.box_metric import image_quality
+from labeling.logic.box_quality import TARGET_QUALITY
 from tests.conftest import read_jsonl
 
 pytestmark = pytest.mark.e2e

@@ -1,6 +1,6 @@
 """Bounding boxes: quality of a model's boxes, and the threshold above which they are accepted.
 
-(logic/box_quality.py, with its bounds in logic/bounded_mean.py.) The promise to users:
+(logic/box_metric.py and logic/box_quality.py, with its bounds in logic/bounded_mean.py.) The promise to users:
 with probability at least ConfidenceLevel over the random calibration sample, the images
 the model labels at the chosen threshold have a mean quality (IoU-based, per image) of at
 least the target, 0.6 by default as in Ground Truth.
@@ -26,14 +26,12 @@ from labeling.logic.bounded_mean import (
     mean_lower_bound,
     min_count_to_pass,
 )
+from labeling.logic.box_metric import image_quality, iou, match_boxes
 from labeling.logic.box_quality import (
     TARGET_QUALITY,
     betting_order,
     choose_box_threshold,
-    image_quality,
     in_betting_order,
-    iou,
-    match_boxes,
     quality_curve,
     start_count,
     start_score,

@@ -2,7 +2,7 @@
 
 The data: synthetic shapes scenes (autolabel.shapes: 1-3 circles, squares and triangles
 with exact boxes), plus a few scenes with nothing in them, trained on with the default
-hyperparameters and judged with the pipeline's own image quality (box_quality.py).
+hyperparameters and judged with the pipeline's own image quality (box_metric.py).
 """
 import json
 import os
@@ -19,7 +19,7 @@ from PIL import Image
 from scipy import stats
 
 from autolabel.images import BOX_ATTRIBUTE, write_shapes
-from labeling.logic.box_quality import image_quality
+from labeling.logic.box_metric import image_quality
 from tests.unit.container_http import free_port, post, source_ref_lines, start_serve
 from tests.unit.sagemaker_host import GPU_TRAINING_INSTANCE, write_resource_config
 

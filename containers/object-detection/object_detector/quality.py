@@ -1,5 +1,5 @@
 """Image quality of predicted boxes against true ones, as the labeling pipeline scores it
-(functions/labeling/logic/box_quality.py, repeated here because a container cannot import
+(functions/labeling/logic/box_metric.py, repeated here because a container cannot import
 the pipeline's code): boxes matched one to one within a class, greedily by IoU; quality =
 sum of matched IoUs / max(#predicted, #true), 1 when neither side has a box.
 

@@ -8,7 +8,7 @@ as every other batch, in an iteration of its own (so its answers are kept and co
 batch's are). ConsolidateAudit consolidates the answers as ConsolidateAnnotations does (majority
 vote, or box consolidation, over NumberOfHumanWorkersPerDataObject workers) and scores each
 machine label against its human label with the score the calibration uses (label_kinds.py's
-`calibration_score`): right or wrong for a class, the image quality of box_quality.py for boxes.
+`calibration_score`): right or wrong for a class, the image quality of box_metric.py for boxes.
 
 What the interval says: the audit's items are a uniform sample of the machine labels as the loop
 produced them, so the score's mean over the sample estimates their accuracy (mean image quality
@@ -91,7 +91,7 @@ def bounded_mean_interval(values: Sequence[float], confidence_level: float) -> t
 
 def score(kind: Classification | BoundingBoxes, machine: Mapping[str, Any], human: Mapping[str, Any]) -> float:
     """How well a machine label agrees with the human label of its item: 1 or 0 for a class (the same class
-    or not), the image quality of the machine boxes against the human boxes (box_quality.py)."""
+    or not), the image quality of the machine boxes against the human boxes (box_metric.py)."""
     return float(kind.calibration_score(human["label"], machine))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from labeling.logic.box_quality import iou
+from labeling.logic.box_metric import iou
 
 # PASCAL VOC's rule for "the same object": boxes overlapping at IoU 0.5 or more.
 SAME_OBJECT_IOU = 0.5

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from labeling.logic import box_quality, threshold
+from labeling.logic import box_metric, box_quality, threshold
 from labeling.logic.box_consolidation import consolidate_boxes
 from labeling.logic.consolidation import majority_vote
 from labeling.logic.sampling import ambiguity
@@ -130,7 +130,7 @@ class BoundingBoxes:
         }
 
     def calibration_score(self, human_label: Mapping[str, Any], prediction: Mapping[str, Any]) -> float:
-        return box_quality.image_quality(prediction["label"]["annotations"], human_label["annotations"])
+        return box_metric.image_quality(prediction["label"]["annotations"], human_label["annotations"])
 
     def choose_threshold(self, calibration: Sequence[tuple[float, float]], settings: JobConfig, *,
                          alpha: float | None = None, required: Requirement | None = None,

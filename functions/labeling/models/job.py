@@ -59,7 +59,7 @@ class JobConfig(BaseModel):
     # The promise: machine labels are at least this accurate...
     TargetAccuracy: float = Field(0.95, ge=0.5, lt=1.0)
     # For object detection the promise is about boxes: machine-labeled images reach at least
-    # this mean IoU-based image quality against human boxes (logic/box_quality.py); 0.6 is
+    # this mean IoU-based image quality against human boxes (logic/box_metric.py); 0.6 is
     # Ground Truth's quality target for bounding boxes. TargetAccuracy does not apply there.
     TargetMeanIoU: float = Field(0.6, gt=0.0, lt=1.0)
     # ...with at least this probability over the random calibration sample.
