@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from scipy import stats
 
@@ -28,7 +30,7 @@ CONTAINER = CONTAINERS / "object-detection"
 sys.path[:0] = [str(CONTAINER), str(CONTAINERS / "common")]
 
 from ml_container import sources  # noqa: E402
-from object_detector import annotations, confidence, fit, targets  # noqa: E402
+from object_detector import annotations, confidence, fit, quality, targets  # noqa: E402
 
 LABEL_COUNT = 4  # one more than the shapes' classes: a class without examples must never be drawn
 TRAIN_SCENES, HELD_OUT_SCENES = 150, 100
@@ -41,6 +43,28 @@ MIN_QUALITY = 0.65
 # around 0 (sd ~0.1 on 105 images). The split into halves was too coarse a measure: the most
 # confident half beat the rest by 0.04-0.10, too close to any margin worth asserting.
 MIN_RANK_CORRELATION = 0.15
+
+
+_BOXES = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 40), st.integers(0, 40), st.integers(0, 30),
+                            st.integers(0, 30)), max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(predicted=_BOXES, true=_BOXES)
+def test_the_containers_image_quality_is_the_pipelines(predicted, true):
+    """object_detector/quality.py repeats box_metric.image_quality (a container cannot import the
+    pipeline); the detector's confidence estimates that quality, so the two must agree, boxes of
+    no area, touching edges, mixed classes and empty sides included."""
+    def as_rows(boxes):
+        classes = np.array([c for c, *_ in boxes], dtype=int)
+        corners = np.array([(x, y, x + w, y + h) for _, x, y, w, h in boxes], dtype=float).reshape(-1, 4)
+        return classes, corners
+
+    def as_dicts(boxes):
+        return [{"class_id": c, "left": x, "top": y, "width": w, "height": h} for c, x, y, w, h in boxes]
+
+    assert quality.image_quality(*as_rows(predicted), *as_rows(true)) == pytest.approx(
+        image_quality(as_dicts(predicted), as_dicts(true)), abs=1e-12)
 
 
 def _empty_scene(rng: np.random.Generator) -> np.ndarray:
