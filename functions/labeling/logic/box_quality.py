@@ -54,6 +54,7 @@ from labeling.logic.threshold_decision import CurvePoint, SearchStep, ThresholdD
 TARGET_QUALITY = 0.6  # Ground Truth's quality target for bounding boxes (mean IoU)
 MEASURE = "mean IoU"  # what the promise measures (label_kinds.py), threshold.json's "measure"
 
+
 def start_score(target_quality: float) -> float:
     """The score whose count starts the search (module doc): a quarter of the way from the target to 1."""
     return target_quality + (1.0 - target_quality) / 4
