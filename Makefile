@@ -25,11 +25,17 @@ lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (py
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~51 minutes on 2 cores (a fresh clone, 2026-12-02)
-	$(BIN)/python -m pytest
+# Two pytest processes: the moto-bound workflow tests use one core each, so a second process
+# takes the suite from ~51 to ~44 minutes on 2 cores (2026-12-03). --dist loadfile keeps a test
+# file on one process, so a module's real job (the end-to-end fixtures) runs once, not once per
+# process. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
+test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~44 minutes on 2 cores (2026-12-03)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast:  ## everything but the end-to-end runs
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
 
 demo:  ## label BBC News (2,225 articles) end to end on the local cloud, simulated workforce
 	$(BIN)/autolabel dataset bbc-news --to demo-data
