@@ -26,12 +26,14 @@ lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (py
 	$(BIN)/mypy
 
 # Two pytest processes: the moto-bound workflow tests use one core each, so a second process
-# takes the suite from ~51 to ~44 minutes on 2 cores (2026-12-03). --dist loadfile keeps a test
-# file on one process, so a module's real job (the end-to-end fixtures) runs once, not once per
-# process. TEST_WORKERS=0 runs it in one process.
+# takes the suite on 2 cores from ~51 minutes to 44 (a warm checkout) or 55 (a fresh clone's CI
+# run), 2026-12-03. --dist loadfile keeps a test file on one process, so a module's real job (the
+# end-to-end fixtures) runs once, not once per process; xdist's default --loadscope-reorder sends
+# the files with the most tests first, so the few-test end-to-end files run last, side by side.
+# TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 
-test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~44 minutes on 2 cores (2026-12-03)
+test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, 44-55 minutes on 2 cores (2026-12-03)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast:  ## everything but the end-to-end runs

@@ -17,13 +17,6 @@ from autolabel.localcloud.cloud import SynthesizedApp, synthesize  # noqa: E402
 from labeling.logic import jsonl  # noqa: E402
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The end-to-end files first (a stable sort: each keeps its own order). With `make test`'s two
-    processes the longest jobs then start at once, instead of one of them starting last and leaving
-    the other process idle while it runs (the 3,000-image MNIST job alone takes ~13 minutes)."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
-
-
 @pytest.fixture(scope="session")
 def synthesized_app(tmp_path_factory) -> SynthesizedApp:
     return synthesize(tmp_path_factory.mktemp("cdk") / "cdk.out")
