@@ -25,11 +25,12 @@ lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (py
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Two pytest processes: the moto-bound workflow tests use one core each, so a second process
-# takes the suite on 2 cores from ~51 minutes to 44 (a warm checkout) or 55 (a fresh clone's CI
-# run), 2026-12-03. --dist loadfile keeps a test file on one process, so a module's real job (the
-# end-to-end fixtures) runs once, not once per process; xdist's default --loadscope-reorder sends
-# the files with the most tests first, so the few-test end-to-end files run last, side by side.
+# Two pytest processes, as the CI machine has two cores: a moto-bound workflow test uses one core.
+# Measured on 2026-12-03: 44 minutes (a warm checkout) and 55 (a fresh clone's CI run), against
+# ~51 in one process on 2026-12-02; one machine's speed varies that much, so the gain is not shown.
+# --dist loadfile keeps a test file on one process, so a module's real job (the end-to-end
+# fixtures) runs once, not once per process; xdist's default --loadscope-reorder sends the files
+# with the most tests first, so the few-test end-to-end files run last, side by side.
 # TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 

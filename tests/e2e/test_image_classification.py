@@ -54,8 +54,8 @@ def test_most_images_are_machine_labeled_and_machine_labels_keep_the_promise(lab
     # The share depends on the CPU this runs on: the same seed-0 job's first model is trained with
     # different float rounding where PyTorch's kernels use AVX-512/AMX or AVX2, and whether that
     # model clears the bound at 0.59 or only at 0.96 moves the share by ten points. Measured: 79.7%
-    # (2,391 at 0.96, then the hard 609 to humans; this Xeon and the CI machine, 2026-12-03), 89.4%
-    # (2,682 at 0.59; the same Xeon with ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+    # (2,391 at 0.96, then the hard 609 to humans; an AVX-512/AMX Xeon and the CI machine, 2026-12-03), 89.4%
+    # (2,682 at 0.59; that Xeon with ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
     # MKL_CBWR=AVX2, as on a CPU without AVX-512), 86.7% (the run described below); seeds 1 and 2
     # in benchmarks/: 84.1%, 89.6%. 0.75 sits under every draw seen, where 0.80 failed one; the
     # weaker first model before 4d892a3 averaged 76.7%.
