@@ -33,12 +33,13 @@ lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (py
 # with the most tests first, so the few-test end-to-end files run last, side by side.
 # TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, 44-55 minutes on 2 cores (2026-12-03)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PYTEST)
 
 test-fast:  ## everything but the end-to-end runs
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e"
+	$(PYTEST) -m "not e2e"
 
 demo:  ## label BBC News (2,225 articles) end to end on the local cloud, simulated workforce
 	$(BIN)/autolabel dataset bbc-news --to demo-data
