@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from benchmarks.machine import cpu_description
 from benchmarks.scoring import Score
 from labeling.logic.box_quality import TARGET_QUALITY
 
@@ -27,11 +28,13 @@ COLUMNS = (
     "training_seconds", "transform_seconds", "wall_seconds", "error",
     # Detection runs: the oracle cut read from the job's output folder (benchmarks/box_oracle.py).
     "oracle_labeled", "oracle_share_first", "oracle_ratio", "per_iteration_oracle",
+    # The CPU the run trained on (benchmarks/machine.py: the same seed gives other models on other CPUs).
+    "cpu",
 )
 
 
 # Columns a row holds as text: the JSON lists stay JSON text, as row() writes them.
-_TEXT = {"dataset", "task_type", "status", "error", "thresholds", "per_iteration_oracle"}
+_TEXT = {"dataset", "task_type", "status", "error", "thresholds", "per_iteration_oracle", "cpu"}
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -58,7 +61,7 @@ def _rounded(value: float | None, digits: int = 4) -> float | None:
 def failed_row(dataset: str, task_type: str, seed: int, error: str, wall_seconds: float) -> dict[str, Any]:
     row = dict.fromkeys(COLUMNS)
     row.update(dataset=dataset, task_type=task_type, seed=seed, status="failed", error=error,
-               wall_seconds=round(wall_seconds, 1))
+               wall_seconds=round(wall_seconds, 1), cpu=cpu_description())
     return row
 
 
@@ -91,6 +94,7 @@ def row(dataset: str, seed: int, score: Score, report: Mapping[str, Any], wall_s
         "wall_seconds": round(wall_seconds, 1), "error": None,
         **dict.fromkeys(("oracle_labeled", "oracle_share_first", "oracle_ratio", "per_iteration_oracle")),
         **(oracle or {}),
+        "cpu": cpu_description(),
     }
 
 
@@ -118,7 +122,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "Values: mean (min-max) over seeds; cost from report.json (local instance time priced as the pinned "
         "SageMaker instances). *machine-labeled / oracle* (detection runs): the job's machine labels over "
         "the most one confidence threshold per iteration could have labeled from the same pool at the "
-        "target, knowing the answers (`benchmarks/box_oracle.py`).",
+        "target, knowing the answers (`benchmarks/box_oracle.py`). pipeline-runs.csv's *cpu* names the CPU "
+        "each run trained on (empty for runs before 2026-12-03): the same seed gives other models on "
+        "other CPUs (`benchmarks/machine.py`).",
         "",
         "| data set | task type | target | runs | items | machine-labeled % | human labels | "
         "machine-label accuracy % | mean image quality | images at quality >= 0.6 % | matched-box IoU | "

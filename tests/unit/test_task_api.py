@@ -60,10 +60,11 @@ def _clear_cached_clients():
 
 @pytest.fixture
 def atomic_requests(monkeypatch):
-    """Each DynamoDB request atomic, as DynamoDB's are (the local cloud's patch, engine.py says why)."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    monkeypatch.setattr(DynamoHandler, "call_action", engine._atomic_call_action)
+    """Each DynamoDB request atomic, as DynamoDB's are, and transactions backed up by item: the local
+    cloud's patches (engine.install_atomic_dynamodb says why)."""
+    patches = engine.install_atomic_dynamodb()
+    yield
+    engine.uninstall(patches)
 
 
 @pytest.fixture

@@ -74,6 +74,7 @@ def test_every_patch_point_is_in_moto_as_shipped_with_the_signature_the_engine_r
             assert shipped[name]["kind"] == "function", name
             assert tuple(shipped[name]["parameters"]) == point.parameters, name
     assert shipped["retrier_decl.time"] == {"kind": "module", "name": "time"}
+    assert shipped["dynamodb_models.copy"] == {"kind": "module", "name": "copy"}
     assert shipped["state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK"]["kind"] in ("int", "float")
 
 
@@ -90,6 +91,8 @@ def test_moto_still_reads_the_patched_module_attributes_when_it_runs():
     assert "time.sleep(" in sources["retrier_decl.time"]
     name = "state_task_service_callback._DELAY_SECONDS_SYNC_CONDITION_CHECK"
     assert sources[name].count("_DELAY_SECONDS_SYNC_CONDITION_CHECK") >= 2, "defined and read"
+    # The one table copy the engine makes cheap: the backup of a transaction's tables.
+    assert "original_table_state[table_name] = copy.deepcopy(" in sources["dynamodb_models.copy"]
 
 
 def test_patches_nest_and_each_comes_out_in_any_order():
