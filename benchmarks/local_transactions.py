@@ -28,6 +28,15 @@ TABLE = "tasks"
 TRANSACTIONS = 50
 
 
+def create_table(client, name: str = TABLE) -> None:
+    """A table keyed as the task table is (a partition and a sort key, both strings)."""
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+
 def _fill(client, items: int) -> None:
     table = boto3.resource("dynamodb").Table(TABLE)
     with table.batch_writer() as writer:
@@ -52,11 +61,7 @@ def measure(sizes: list[int]) -> list[tuple[int, float, float]]:
     for items in sizes:
         with mock_aws():
             client = boto3.client("dynamodb")
-            client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                      {"AttributeName": "sk", "AttributeType": "S"}],
-                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
+            create_table(client)
             _fill(client, items)
             times: dict[str, list[float]] = {"moto": [], "engine": []}
             for which in ("moto", "engine", "moto", "engine"):

@@ -16,25 +16,18 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from autolabel.localcloud import engine
+from benchmarks.local_transactions import create_table
 
 TABLE = "tasks"
 
 
 @pytest.fixture
-def table(monkeypatch):
-    for variable, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(variable, value)
+def table(fake_aws_credentials, monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     patches = engine.install_atomic_dynamodb()
     try:
         with mock_aws():
-            client = boto3.client("dynamodb")
-            client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                      {"AttributeName": "sk", "AttributeType": "S"}],
-                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
+            create_table(boto3.client("dynamodb"), TABLE)
             yield boto3.resource("dynamodb").Table(TABLE)
     finally:
         engine.uninstall(patches)
