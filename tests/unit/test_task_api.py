@@ -59,7 +59,7 @@ def _clear_cached_clients():
 
 
 @pytest.fixture
-def atomic_requests(monkeypatch):
+def atomic_requests():
     """Each DynamoDB request atomic, as DynamoDB's are, and transactions backed up by item: the local
     cloud's patches (engine.install_atomic_dynamodb says why)."""
     patches = engine.install_atomic_dynamodb()
