@@ -7,6 +7,7 @@ import statistics
 from collections import defaultdict
 
 from benchmarks.loop import BILLED_MINUTES_PER_SAGEMAKER_JOB, IterationResult, RunResult
+from benchmarks.machine import cpu_description
 from benchmarks.oracle import ratio
 from labeling.models.job import JobConfig
 from labeling.task_types import TaskType
@@ -78,6 +79,8 @@ def row(result: RunResult, settings: JobConfig, task: TaskType) -> dict:
         # The iteration that declared the target out of reach (logic/out_of_reach.py), and the models trained.
         "out_of_reach_iteration": result.out_of_reach_iteration,
         "models_trained": result.sagemaker_jobs // 3,
+        # The CPU the models trained on (benchmarks/machine.py: the same seed gives other models on other CPUs).
+        "cpu": cpu_description(),
     }
 
 
