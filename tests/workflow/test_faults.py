@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSecondsPath
 
 from autolabel import runner
 from autolabel.localcloud.cloud import LocalCloud
@@ -129,10 +128,9 @@ class _Shift(dict):
 
 def test_a_human_batch_that_times_out_fails_keeping_its_answers_and_resumes_without_asking_them_again(
         headlines, tmp_path, monkeypatch, synthesized_app):  # noqa: F811
-    # The batches wait TaskAvailabilityLifetimeInSeconds (60 s, its least) on the local engine's
-    # clock, shortened six times here (10 s: time for a batch, not for a lunch break).
-    seconds = TimeoutSecondsPath._eval_seconds
-    monkeypatch.setattr(TimeoutSecondsPath, "_eval_seconds", lambda self, env: max(1, seconds(self, env) // 6))
+    # The batches wait TaskAvailabilityLifetimeInSeconds (60 s, its least) on the local engine's clock.
+    # Not shortened: the first batch's 25 answers must come in within it under the whole suite's load,
+    # and at 10 s they once did not (CI, 2026-12-03: the batch completed just after the job failed).
     lines = headlines["manifest"].read_text(encoding="utf-8").splitlines()[:60]
     manifest = tmp_path / "sixty.manifest"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
