@@ -28,6 +28,8 @@ lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (py
 # Two pytest processes, as the CI machine has two cores: a moto-bound workflow test uses one core.
 # Measured on 2026-12-03: 44 minutes (a warm checkout) and 55 (a fresh clone's CI run), against
 # ~51 in one process on 2026-12-02; one machine's speed varies that much, so the gain is not shown.
+# Then 37 minutes (a fresh clone's CI run, 2026-12-03), once the local cloud's DynamoDB transactions
+# stopped copying the task table (autolabel/localcloud/engine.py).
 # --dist loadfile keeps a test file on one process, so a module's real job (the end-to-end
 # fixtures) runs once, not once per process; xdist's default --loadscope-reorder sends the files
 # with the most tests first, so the few-test end-to-end files run last, side by side.
@@ -35,7 +37,7 @@ lint:  ## ruff, then mypy's type checks of infra/, functions/ and autolabel/ (py
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, 44-55 minutes on 2 cores (2026-12-03)
+test: lint  ## the whole suite: unit, infra, workflow (faults included), browser (Chromium) and end-to-end, ~37 minutes on 2 cores (a fresh clone, 2026-12-03)
 	$(PYTEST)
 
 test-fast:  ## everything but the end-to-end runs

@@ -463,6 +463,9 @@ class _CopyKeepingTables:
     def deepcopy(value: Any, memo: dict | None = None) -> Any:
         return value if isinstance(value, Table) else copy.deepcopy(value, memo)
 
+    def __getattr__(self, name: str) -> Any:  # the rest of the module as it is
+        return getattr(copy, name)
+
 
 def _touched_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[tuple]:
     """(table, hash key, range key, a deep copy of the item or None) for each item the transaction names."""
