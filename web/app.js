@@ -65,6 +65,7 @@
     det: null, // the object-detection tool's state
     signedOut: false,
     skipped: null, // the task just skipped: if the claim brings it back, say so
+    movedFrom: null, // the job that ran out of tasks: if the page moves on to another by itself, say so
   };
 
   // ---------------------------------------------------------------- views and messages
@@ -439,6 +440,7 @@
   function showJobs(jobs) {
     stopLease();
     state.task = null;
+    state.movedFrom = null; // the worker picks the next job themselves
     const list = $('job-list');
     list.replaceChildren();
     for (const job of jobs) {
@@ -503,6 +505,7 @@
     if (gen !== state.generation) return;
     if (!data || !data.task) {
       state.task = null;
+      state.movedFrom = job.job;
       state.emptyUntil.set(job.job, Date.now() + POLL_MS);
       loadJobs();
       return;
@@ -529,6 +532,11 @@
       showNotice('There is no other task for you right now, so the one you skipped came back.');
     }
     state.skipped = null;
+    if (state.movedFrom && state.movedFrom !== task.job) {
+      // The counter is per job, so without this it would seem to drop to this job's count.
+      showNotice(`There are no more tasks for you in ${state.movedFrom} right now, so this one is from ${task.job}.`);
+    }
+    state.movedFrom = null;
     const title = $('job-title');
     title.textContent = task.job;
     $('task-kind').textContent = TASK_KINDS[task.taskType] || task.taskType || '';
